@@ -1,0 +1,180 @@
+"""The speller: an attention LSTM decoder emitting one character per step (LAS, Chan et al. 2016,
+§3.2, eq. 6-8).
+
+One ``step`` serves teacher-forced training (``forward`` loops over it), greedy and beam search.
+Everything that changes between steps lives in an explicit ``SpellerState`` whose fields are all
+batch-first, so a search reorders it with ``index_select(0, ...)`` on every field alike; what is
+constant per utterance lives in ``AttentionMemory``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from asr.models.listener import padding_mask
+
+
+class AttentionMemory(NamedTuple):
+    """The encoder side of attention, constant per utterance.
+
+    values: (B, T', D) encoder outputs h.
+    keys: (B, T', A) projected once by the attention's ``project_keys``.
+    pad_mask: (B, T') True on padded frames.
+    """
+
+    values: Tensor
+    keys: Tensor
+    pad_mask: Tensor
+
+
+class SpellerState(NamedTuple):
+    """The speller's recurrent state after a step; every field is batch-first.
+
+    hidden: (B, L, H) LSTM hidden states s, bottom layer first.
+    cell: (B, L, H) LSTM cell states.
+    context: (B, D) attention context c of the last step.
+    alignment: (B, T') attention weights α of the last step.
+    """
+
+    hidden: Tensor
+    cell: Tensor
+    context: Tensor
+    alignment: Tensor
+
+
+class Speller(nn.Module):
+    """Attention-based character decoder.
+
+    Each step (LAS eq. 6-8, with the input-feeding of the previous context)::
+
+        s_t = LSTM([emb(y_{t-1}); c_{t-1}], s_{t-1})      stacked LSTM cells, eq. 7
+        c_t, α_t = attention(s_t (top layer), h, α_{t-1})  eq. 6
+        logits_t = MLP([s_t; c_t])                          eq. 8
+
+    Args:
+        vocab_size: V, number of output tokens (including the special ones).
+        encoder_size: D, width of the listener outputs.
+        attention: a stateless attention module (see ``asr.models.attention``) whose query size
+            is ``hidden_size`` and key size ``encoder_size``.
+        embedding_size: width of the token embedding.
+        hidden_size: H, width of every LSTM layer.
+        num_layers: L, stacked LSTM cells.
+        dropout: dropout between LSTM layers and before the output MLP.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        encoder_size: int,
+        attention: nn.Module,
+        embedding_size: int = 128,
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if min(vocab_size, encoder_size, embedding_size, hidden_size, num_layers) < 1:
+            raise ValueError(
+                "speller vocab_size, encoder_size, embedding_size, hidden_size and num_layers "
+                "must be positive"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"speller dropout must be in [0, 1), got {dropout}")
+        self.vocab_size = vocab_size
+        self.encoder_size = encoder_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.cells = nn.ModuleList(
+            nn.LSTMCell(embedding_size + encoder_size if layer == 0 else hidden_size, hidden_size)
+            for layer in range(num_layers)
+        )
+        self.attention = attention
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Sequential(  # CharacterDistribution, an MLP (LAS eq. 8)
+            nn.Linear(hidden_size + encoder_size, hidden_size),
+            nn.Tanh(),
+            nn.Linear(hidden_size, vocab_size),
+        )
+
+    def memory(self, encoded: Tensor, encoded_lens: Tensor) -> AttentionMemory:
+        """Attention memory of encoder outputs (B, T', D) with lengths (B,); projects keys once."""
+        pad_mask = padding_mask(encoded_lens.to(encoded.device), encoded.size(1))
+        return AttentionMemory(encoded, self.attention.project_keys(encoded), pad_mask)
+
+    def initial_state(self, memory: AttentionMemory) -> SpellerState:
+        """Zero LSTM states and context, and the attention's initial alignment."""
+        values = memory.values
+        batch = values.size(0)
+        zeros = values.new_zeros(batch, self.num_layers, self.hidden_size)
+        return SpellerState(
+            hidden=zeros,
+            cell=zeros,
+            context=values.new_zeros(batch, self.encoder_size),
+            alignment=self.attention.initial_alignment(memory.pad_mask),
+        )
+
+    def step(
+        self, tokens: Tensor, state: SpellerState, memory: AttentionMemory
+    ) -> tuple[Tensor, SpellerState]:
+        """One decoding step.
+
+        Args:
+            tokens: (B,) previous tokens y_{t-1} (``<sos>`` at the first step).
+            state: the state after the previous step.
+            memory: the utterances' attention memory.
+
+        Returns:
+            logits (B, V) for y_t, and the new state.
+        """
+        x = torch.cat([self.embedding(tokens), state.context], dim=-1)  # (B, E + D)
+        hidden, cell = [], []
+        for layer, lstm_cell in enumerate(self.cells):
+            if layer > 0:
+                x = self.dropout(x)
+            h, c = lstm_cell(x, (state.hidden[:, layer], state.cell[:, layer]))  # (B, H) each
+            hidden.append(h)
+            cell.append(c)
+            x = h
+        context, alignment = self.attention(  # c_t (B, D), α_t (B, T')
+            x, memory.keys, memory.values, memory.pad_mask, state.alignment
+        )
+        logits = self.output(self.dropout(torch.cat([x, context], dim=-1)))  # (B, V)
+        new_state = SpellerState(torch.stack(hidden, 1), torch.stack(cell, 1), context, alignment)
+        return logits, new_state
+
+    def forward(
+        self, memory: AttentionMemory, tokens_in: Tensor, sampling_probability: float = 0.0
+    ) -> tuple[Tensor, Tensor]:
+        """Teacher forcing with scheduled sampling (Bengio et al. 2015), by looping over ``step``.
+
+        Args:
+            memory: attention memory of the batch.
+            tokens_in: (B, U) speller inputs, ``<sos>`` first.
+            sampling_probability: at every step after the first, each utterance independently
+                feeds its own previous prediction (argmax of the previous logits) instead of
+                ``tokens_in`` with this probability.
+
+        Returns:
+            logits (B, U, V) and alignments (B, U, T').
+        """
+        if not 0.0 <= sampling_probability <= 1.0:
+            raise ValueError(f"sampling_probability must be in [0, 1], got {sampling_probability}")
+        state = self.initial_state(memory)
+        batch, steps = tokens_in.shape
+        all_logits, alignments = [], []
+        tokens = tokens_in[:, 0]
+        for step in range(steps):
+            if step > 0:
+                tokens = tokens_in[:, step]
+                if sampling_probability > 0.0:
+                    predicted = all_logits[-1].detach().argmax(dim=-1)
+                    sampled = torch.rand(batch, device=tokens.device) < sampling_probability
+                    tokens = torch.where(sampled, predicted, tokens)
+            logits, state = self.step(tokens, state, memory)
+            all_logits.append(logits)
+            alignments.append(state.alignment)
+        return torch.stack(all_logits, dim=1), torch.stack(alignments, dim=1)

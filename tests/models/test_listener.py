@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from asr.models.listener import Listener, concatenate_frame_pairs, reverse_within_lengths
+
+
+def padded_batch(lens, feature_size=5, seed=0):
+    """Random features (B, T, F) whose padding holds large garbage, to catch any leak."""
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(len(lens), max(lens), feature_size, generator=generator)
+    for b, length in enumerate(lens):
+        features[b, length:] = 100.0
+    return features.double(), torch.tensor(lens)
+
+
+def test_output_lengths_ceil_halve_per_pyramid_layer():
+    listener = Listener(input_size=3, hidden_size=2, num_layers=1, num_pyramid_layers=3)
+    lens = torch.tensor([1, 7, 8, 9, 16, 17])
+    assert listener.output_lengths(lens).tolist() == [1, 1, 1, 2, 2, 3]  # ceil(lens / 8)
+
+
+@pytest.mark.parametrize("lens", [[9, 4, 1], [8, 7, 5]])
+def test_forward_shapes_and_layer_lengths_with_odd_lengths(lens):
+    listener = Listener(input_size=5, hidden_size=3, num_layers=1, num_pyramid_layers=2).double()
+    out = listener(*padded_batch(lens))
+    time = max(lens)
+    expected_times = [time, (time + 1) // 2, ((time + 1) // 2 + 1) // 2]
+    assert [tuple(o.shape) for o, _ in out.layer_outputs] == [(3, t, 6) for t in expected_times]
+    assert out.encoded_lens.tolist() == listener.output_lengths(torch.tensor(lens)).tolist()
+    assert out.encoded is out.layer_outputs[-1][0]
+    for output, layer_lens in out.layer_outputs:  # padded frames zeroed at every layer
+        for b, length in enumerate(layer_lens.tolist()):
+            assert torch.all(output[b, length:] == 0)
+            assert torch.all(output[b, :length].abs().sum(-1) > 0)
+
+
+def test_odd_last_frame_is_paired_with_a_zero_frame():
+    x = torch.arange(1.0, 7.0).view(1, 3, 2)  # 3 frames of width 2
+    pairs, lens = concatenate_frame_pairs(x, torch.tensor([3]))
+    assert pairs.tolist() == [[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 0.0, 0.0]]]
+    assert lens.tolist() == [2]
+
+
+def test_reverse_within_lengths_keeps_padding_and_is_an_involution():
+    x = torch.arange(8.0).view(2, 4, 1)
+    reversed_x = reverse_within_lengths(x, torch.tensor([4, 2]))
+    assert reversed_x.squeeze(-1).tolist() == [[3.0, 2.0, 1.0, 0.0], [5.0, 4.0, 6.0, 7.0]]
+    assert torch.equal(reverse_within_lengths(reversed_x, torch.tensor([4, 2])), x)
+
+
+@pytest.mark.parametrize("num_layers, num_pyramid_layers", [(1, 2), (0, 3), (2, 0)])
+def test_padded_batch_equals_each_utterance_alone(num_layers, num_pyramid_layers):
+    torch.manual_seed(0)
+    listener = Listener(
+        input_size=5, hidden_size=3, num_layers=num_layers, num_pyramid_layers=num_pyramid_layers
+    ).double()
+    lens = [11, 6, 3]
+    features, feature_lens = padded_batch(lens)
+    weights = torch.randn(len(lens), 11, 6, dtype=torch.double)  # a loss that touches every frame
+
+    out = listener(features, feature_lens)
+    (out.encoded * weights[:, : out.encoded.size(1)]).sum().backward()
+    batch_grads = [p.grad.clone() for p in listener.parameters()]
+
+    single_grads = [torch.zeros_like(p) for p in listener.parameters()]
+    for b, length in enumerate(lens):
+        listener.zero_grad()
+        single = listener(features[b : b + 1, :length], feature_lens[b : b + 1])
+        frames = single.encoded_lens.item()
+        assert single.encoded.shape[1] == frames
+        torch.testing.assert_close(single.encoded[0], out.encoded[b, :frames], atol=1e-5, rtol=0)
+        (single.encoded * weights[b : b + 1, :frames]).sum().backward()
+        for total, p in zip(single_grads, listener.parameters(), strict=True):
+            total += p.grad
+    for batch_grad, single_grad in zip(batch_grads, single_grads, strict=True):
+        torch.testing.assert_close(batch_grad, single_grad, atol=1e-5, rtol=0)
+
+
+def test_dropout_only_between_layers_and_validation():
+    listener = Listener(
+        input_size=4, hidden_size=2, num_layers=1, num_pyramid_layers=1, dropout=0.5
+    )
+    listener.eval()
+    features = torch.randn(1, 6, 4)
+    first = listener(features, torch.tensor([6])).encoded
+    assert torch.equal(first, listener(features, torch.tensor([6])).encoded)
+    with pytest.raises(ValueError, match="at least one layer"):
+        Listener(num_layers=0, num_pyramid_layers=0)
+    with pytest.raises(ValueError, match="dropout"):
+        Listener(dropout=1.0)

@@ -1,0 +1,89 @@
+import pytest
+import torch
+
+from asr.models.attention import LocationAwareAttention
+from asr.models.speller import Speller, SpellerState
+
+VOCAB, ENCODER, HIDDEN = 9, 6, 5
+
+
+def make_speller(num_layers=1, dropout=0.0):
+    torch.manual_seed(0)
+    attention = LocationAwareAttention(
+        HIDDEN, ENCODER, attention_size=4, location_channels=2, location_kernel_size=3
+    )
+    return Speller(
+        VOCAB,
+        ENCODER,
+        attention,
+        embedding_size=3,
+        hidden_size=HIDDEN,
+        num_layers=num_layers,
+        dropout=dropout,
+    )
+
+
+def make_memory(speller, lens=(5, 3)):
+    encoded = torch.randn(len(lens), max(lens), ENCODER)
+    encoded_lens = torch.tensor(lens)
+    encoded = encoded.masked_fill((torch.arange(max(lens)) >= encoded_lens[:, None])[..., None], 0)
+    return speller.memory(encoded, encoded_lens)
+
+
+def test_state_is_batch_first():
+    speller = make_speller(num_layers=2)
+    memory = make_memory(speller)
+    assert memory.keys.shape == (2, 5, 4) and memory.pad_mask.tolist()[1] == [0, 0, 0, 1, 1]
+    state = speller.initial_state(memory)
+    shapes = [tuple(field.shape) for field in state]
+    assert shapes == [(2, 2, HIDDEN), (2, 2, HIDDEN), (2, ENCODER), (2, 5)]
+    logits, state = speller.step(torch.tensor([1, 1]), state, memory)
+    assert logits.shape == (2, VOCAB)
+    assert [tuple(field.shape) for field in state] == shapes
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_teacher_forcing_equals_the_step_loop(num_layers):
+    speller = make_speller(num_layers=num_layers)
+    memory = make_memory(speller)
+    tokens_in = torch.tensor([[1, 4, 5, 6], [1, 7, 3, 0]])
+    logits, alignments = speller(memory, tokens_in)
+    assert logits.shape == (2, 4, VOCAB) and alignments.shape == (2, 4, 5)
+    assert torch.all(alignments[1, :, 3:] == 0)
+
+    state = speller.initial_state(memory)
+    for step in range(4):
+        step_logits, state = speller.step(tokens_in[:, step], state, memory)
+        torch.testing.assert_close(logits[:, step], step_logits, rtol=0, atol=0)
+        torch.testing.assert_close(alignments[:, step], state.alignment, rtol=0, atol=0)
+
+
+def test_full_scheduled_sampling_feeds_the_previous_argmax():
+    speller = make_speller()
+    memory = make_memory(speller)
+    tokens_in = torch.tensor([[1, 4, 5, 6], [1, 7, 3, 0]])
+    logits, _ = speller(memory, tokens_in, sampling_probability=1.0)
+
+    state = speller.initial_state(memory)
+    tokens = tokens_in[:, 0]
+    for step in range(4):
+        step_logits, state = speller.step(tokens, state, memory)
+        torch.testing.assert_close(logits[:, step], step_logits, rtol=0, atol=0)
+        tokens = step_logits.argmax(-1)
+    with pytest.raises(ValueError, match="sampling_probability"):
+        speller(memory, tokens_in, sampling_probability=1.5)
+
+
+def test_reordering_the_state_reorders_the_step():
+    speller = make_speller(num_layers=2)
+    memory = make_memory(speller, lens=(4, 4, 4))
+    state = speller.initial_state(memory)
+    _, state = speller.step(torch.tensor([1, 1, 1]), state, memory)
+    _, state = speller.step(torch.tensor([3, 4, 5]), state, memory)
+    order = torch.tensor([2, 0, 0])
+    reordered = SpellerState(*(field.index_select(0, order) for field in state))
+    tokens = torch.tensor([6, 7, 8])
+    logits, _ = speller.step(tokens, state, memory)
+    memory_reordered = type(memory)(*(field.index_select(0, order) for field in memory))
+    logits_reordered, _ = speller.step(tokens[order], reordered, memory_reordered)
+    torch.testing.assert_close(logits_reordered, logits[order])

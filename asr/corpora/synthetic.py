@@ -1,0 +1,324 @@
+"""The project's own corpus: everyday English sentences spoken by espeak-ng voices.
+
+``build_corpus(out_dir, size)`` writes::
+
+    out_dir/wav/{train,dev,test}/<id>.wav   16 kHz mono 16-bit PCM
+    out_dir/{train,dev,test}.jsonl          one utterance a line (see docs/design.md)
+    out_dir/corpus.json                     parameters and statistics
+
+Each manifest line holds ``id``, ``audio`` (relative to ``out_dir``), ``duration`` (seconds),
+``text`` (normalised transcript), ``speaker`` (the voice's name) and ``words`` (each word with
+its start time in seconds, from espeak's word events).
+
+Voices are every English accent of the bundled espeak data (en-us, en-gb, en-gb-scotland, ...)
+crossed with a set of voice variants (male, female, Klatt), each with its own pitch, pitch range
+and speaking rate. The dev and test splits are spoken by (accent, variant) pairs that never
+occur in train, so they measure unseen voices; every accent and every variant still occurs in
+train. No sentence appears in two splits, and each sentence is spoken by one or two voices.
+
+The corpus is a pure function of ``size`` and ``seed``: rebuilding gives identical files. A
+second call with the same parameters finds ``corpus.json`` and returns at once.
+
+Run ``python -m asr.corpora.synthetic --out data/synth --size small``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from asr.audio import save_audio
+from asr.corpora.sentences import generate_sentences
+from asr.synthesis import EspeakSynthesizer, Voice
+from asr.text import normalize_text
+
+# Changing how the corpus is made (voices, grammar, lexicon, audio processing) must change this
+# string, so that cached corpora are rebuilt.
+VERSION = "synthetic-1"
+SAMPLE_RATE = 16000
+SPLITS = ("train", "dev", "test")
+
+# Utterances per split, and how many (pitch, rate, range) settings each (accent, variant) pair
+# gets. "small" is the CPU demo (about 5 hours of training audio); medium and large are for a
+# GPU. Dev and test grow more slowly than train: they only need to measure, and decoding costs.
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": {"train": 60, "dev": 10, "test": 10, "settings_per_pair": 1},
+    "small": {"train": 6000, "dev": 300, "test": 500, "settings_per_pair": 1},
+    "medium": {"train": 24000, "dev": 600, "test": 1000, "settings_per_pair": 2},
+    "large": {"train": 120000, "dev": 1500, "test": 2500, "settings_per_pair": 3},
+}
+
+# Variants that sound like a person (the bundled data also has robots, whispers and croaks).
+VARIANTS = (
+    *("m1", "m2", "m3", "m4", "m5", "m6", "m7"),
+    *("f1", "f2", "f3", "f4", "f5", "Annie", "linda", "steph"),
+    *("klatt", "klatt2", "klatt3", "david"),
+)
+HELD_OUT_PAIRS_PER_ACCENT = {"dev": 1, "test": 2}
+PITCHES = range(30, 71)
+RATES = range(120, 176, 5)  # espeak words a minute; about 3 s for a 9-word sentence
+PITCH_RANGES = (30, 40, 50, 60, 70)
+SECOND_VOICE_PROBABILITY = 0.5
+
+
+def voice_splits(
+    accents: list[str], variants: list[str], settings_per_pair: int, seed: int
+) -> dict[str, list[Voice]]:
+    """Voices of each split; dev and test use (accent, variant) pairs that train never uses.
+
+    Every accent holds out one variant for dev and two for test, rotating through a seeded
+    permutation of the variants so that each variant is held out for few accents and still
+    speaks train with the others.
+    """
+    rng = random.Random(f"voices-{seed}")
+    order = rng.sample(sorted(variants), len(variants))
+    held_out_per_accent = sum(HELD_OUT_PAIRS_PER_ACCENT.values())
+    if len(order) <= held_out_per_accent:
+        raise ValueError(f"need more than {held_out_per_accent} variants, got {len(order)}")
+    pairs: dict[str, list[tuple[str, str]]] = {split: [] for split in SPLITS}
+    for i, accent in enumerate(sorted(accents)):
+        position = i * held_out_per_accent
+        held_out = {}
+        for split in ("test", "dev"):
+            for _ in range(HELD_OUT_PAIRS_PER_ACCENT[split]):
+                held_out[order[position % len(order)]] = split
+                position += 1
+        for variant in order:
+            pairs[held_out.get(variant, "train")].append((accent, variant))
+
+    voices: dict[str, list[Voice]] = {}
+    for split in SPLITS:
+        voices[split] = []
+        for accent, variant in pairs[split]:
+            settings: set[tuple[int, int, int]] = set()
+            while len(settings) < settings_per_pair:
+                settings.add((rng.choice(PITCHES), rng.choice(RATES), rng.choice(PITCH_RANGES)))
+            for pitch, rate, pitch_range in sorted(settings):
+                voices[split].append(Voice(accent, variant, pitch, rate, pitch_range))
+    return voices
+
+
+def plan_utterances(
+    sizes: dict[str, int], voices: dict[str, list[Voice]], seed: int
+) -> dict[str, list[tuple[str, str, Voice]]]:
+    """(id, written sentence, voice) of every utterance of each split.
+
+    Sentences are drawn once for the whole corpus and dealt out to test, dev and train in
+    turn, so no sentence is in two splits; each is spoken by one or two different voices.
+    """
+    sentences = iter(generate_sentences(sum(sizes[split] for split in SPLITS), seed=seed))
+    rng = random.Random(f"plan-{seed}")
+    plan: dict[str, list[tuple[str, str, Voice]]] = {}
+    for split in ("test", "dev", "train"):
+        utterances: list[tuple[str, str, Voice]] = []
+        while len(utterances) < sizes[split]:
+            sentence = next(sentences)
+            speakers = 2 if rng.random() < SECOND_VOICE_PROBABILITY else 1
+            speakers = min(speakers, sizes[split] - len(utterances), len(voices[split]))
+            for voice in rng.sample(voices[split], speakers):
+                utterances.append((f"{split}-{len(utterances):06d}", sentence, voice))
+        plan[split] = utterances
+    return {split: plan[split] for split in SPLITS}
+
+
+def build_corpus(
+    out_dir: str | os.PathLike, size: str = "small", seed: int = 0, num_workers: int = 2
+) -> dict:
+    """Synthesise the corpus of ``size`` into ``out_dir`` and return its summary (corpus.json).
+
+    Reuses an existing corpus built with the same parameters. ``num_workers`` processes
+    synthesise in parallel (1: in this process); the result does not depend on it.
+    """
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
+    out_dir = Path(out_dir)
+    synthesizer = EspeakSynthesizer()
+    accents = synthesizer.english_languages()
+    variants = [variant for variant in VARIANTS if variant in synthesizer.variants()]
+    params = {
+        "size": size,
+        "seed": seed,
+        "sizes": SIZES[size],
+        "sample_rate": SAMPLE_RATE,
+        "accents": accents,
+        "variants": variants,
+        "espeak_version": synthesizer.version(),
+    }
+    summary = _cached_summary(out_dir, params)
+    if summary is not None:
+        print(f"reusing corpus at {out_dir}")
+        return summary
+
+    started = time.perf_counter()
+    voices = voice_splits(accents, variants, SIZES[size]["settings_per_pair"], seed)
+    plan = plan_utterances(SIZES[size], voices, seed)
+    for split in SPLITS:
+        shutil.rmtree(out_dir / "wav" / split, ignore_errors=True)
+        (out_dir / "wav" / split).mkdir(parents=True)
+    jobs = [
+        (str(out_dir), split, utterance_id, sentence, voice)
+        for split in SPLITS
+        for utterance_id, sentence, voice in plan[split]
+    ]
+    records: dict[str, list[dict]] = {split: [] for split in SPLITS}
+    for split, record in _synthesize_all(jobs, num_workers):
+        records[split].append(record)
+    for split in SPLITS:
+        _write_jsonl(out_dir / f"{split}.jsonl", records[split])
+
+    summary = {
+        "version": VERSION,
+        "params": params,
+        **_statistics(records, voices),
+        "build_seconds": round(time.perf_counter() - started, 1),
+    }
+    temporary = out_dir / "corpus.json.tmp"
+    temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(out_dir / "corpus.json")  # last: a corpus with corpus.json is complete
+    return summary
+
+
+def _cached_summary(out_dir: Path, params: dict) -> dict | None:
+    """The summary of a complete corpus in ``out_dir`` built with ``params``, else None."""
+    try:
+        summary = json.loads((out_dir / "corpus.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if summary.get("version") != VERSION or summary.get("params") != params:
+        return None
+    if not all((out_dir / f"{split}.jsonl").is_file() for split in SPLITS):
+        return None
+    return summary
+
+
+def _synthesize_all(jobs: list[tuple], num_workers: int) -> Iterator[tuple[str, dict]]:
+    """(split, manifest record) of every job, in job order, with a progress bar."""
+    from tqdm import tqdm
+
+    progress = tqdm(total=len(jobs), unit="utt", desc="synthesising", smoothing=0.1)
+    if num_workers <= 1:
+        results: Iterable = map(_synthesize_job, jobs)
+        pool = None
+    else:
+        # spawn: each worker starts clean and loads its own espeak-ng (no state shared by fork).
+        pool = multiprocessing.get_context("spawn").Pool(num_workers, initializer=_init_worker)
+        results = pool.imap(_synthesize_job, jobs, chunksize=16)
+    try:
+        for result in results:
+            progress.update()
+            yield result
+        if pool is not None:
+            pool.close()  # let the workers exit normally and clean up after themselves
+            pool.join()
+    finally:
+        progress.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    EspeakSynthesizer()
+
+
+def _synthesize_job(job: tuple) -> tuple[str, dict]:
+    out_dir, split, utterance_id, sentence, voice = job
+    result = EspeakSynthesizer().synthesize(sentence, voice, sample_rate=SAMPLE_RATE)
+    audio = f"wav/{split}/{utterance_id}.wav"
+    save_audio(Path(out_dir) / audio, result.waveform, SAMPLE_RATE)
+    record = {
+        "id": utterance_id,
+        "audio": audio,
+        "duration": round(result.waveform.shape[0] / SAMPLE_RATE, 5),  # exact in samples
+        "text": normalize_text(sentence),
+        "speaker": voice.name,
+        "words": [[word, start] for word, start in result.words],
+    }
+    return split, record
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    temporary = path.with_suffix(".jsonl.tmp")
+    with open(temporary, "w", encoding="utf-8") as file:
+        for record in records:
+            file.write(json.dumps(record) + "\n")
+    temporary.replace(path)
+
+
+def _statistics(records: dict[str, list[dict]], voices: dict[str, list[Voice]]) -> dict:
+    """Per-split counts, vocabulary size and the test out-of-vocabulary rate."""
+    splits = {}
+    vocabularies = {}
+    for split in SPLITS:
+        tokens = [word for record in records[split] for word in record["text"].split()]
+        vocabularies[split] = set(tokens)
+        splits[split] = {
+            "utterances": len(records[split]),
+            "hours": round(sum(record["duration"] for record in records[split]) / 3600, 3),
+            "mean_seconds": round(
+                sum(record["duration"] for record in records[split]) / max(1, len(records[split])),
+                2,
+            ),
+            "voices": len({record["speaker"] for record in records[split]}),
+            "sentences": len({record["text"] for record in records[split]}),
+            "words": len(tokens),
+            "vocabulary": len(vocabularies[split]),
+        }
+    test_tokens = [word for record in records["test"] for word in record["text"].split()]
+    unseen = sum(word not in vocabularies["train"] for word in test_tokens)
+    return {
+        "splits": splits,
+        "voices_in_grid": {split: len(voices[split]) for split in SPLITS},
+        "vocabulary_size": len(set().union(*vocabularies.values())),
+        "train_vocabulary_size": len(vocabularies["train"]),
+        "test_oov_rate": round(unseen / max(1, len(test_tokens)), 4),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: build the corpus and print its summary."""
+    parser = argparse.ArgumentParser(
+        prog="python -m asr.corpora.synthetic",
+        description="Synthesise the everyday-English corpus with espeak-ng voices.",
+    )
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--size", default="small", choices=list(SIZES), help="corpus size")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="synthesis processes (default: 2, or 1 on a one-core machine)",
+    )
+    args = parser.parse_args(argv)
+    summary = build_corpus(args.out, size=args.size, seed=args.seed, num_workers=args.workers)
+    print(_format_summary(summary))
+    return 0
+
+
+def _format_summary(summary: dict) -> str:
+    lines = [f"{'split':<6} {'utts':>7} {'hours':>7} {'mean s':>7} {'voices':>7} {'vocab':>6}"]
+    for split, stats in summary["splits"].items():
+        lines.append(
+            f"{split:<6} {stats['utterances']:>7} {stats['hours']:>7.2f} "
+            f"{stats['mean_seconds']:>7.2f} {stats['voices']:>7} {stats['vocabulary']:>6}"
+        )
+    lines.append(
+        f"vocabulary {summary['vocabulary_size']} words, test OOV rate "
+        f"{100 * summary['test_oov_rate']:.1f}%, built in {summary['build_seconds']} s"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

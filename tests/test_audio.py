@@ -1,0 +1,152 @@
+"""load_audio reads every format we promise, resamples, and names the file in every error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from asr.audio import audio_duration, load_audio, resample, save_audio
+from asr.errors import AudioError
+
+
+def tone(rate: int, seconds: float = 0.5, channels: int = 1) -> np.ndarray:
+    """A 440 Hz tone of shape (S, C) at half scale; channel c has amplitude 0.5 / (c + 1)."""
+    t = np.arange(int(rate * seconds)) / rate
+    wave = 0.5 * np.sin(2 * np.pi * 440 * t)
+    return np.stack([wave / (c + 1) for c in range(channels)], axis=1).astype(np.float32)
+
+
+FORMATS = [  # (suffix, soundfile format, subtype)
+    ("wav", "WAV", "PCM_16"),
+    ("flac", "FLAC", "PCM_16"),
+    ("ogg", "OGG", "VORBIS"),
+    ("sph", "NIST", "PCM_16"),
+    ("mp3", "MP3", "MPEG_LAYER_III"),
+]
+
+
+@pytest.mark.parametrize(("suffix", "file_format", "subtype"), FORMATS)
+@pytest.mark.parametrize("rate", [8000, 16000, 44100])
+def test_reads_each_format_and_rate(tmp_path, suffix, file_format, subtype, rate):
+    if file_format not in soundfile.available_formats():
+        pytest.skip(f"this libsndfile cannot write {file_format}")
+    path = tmp_path / f"tone.{suffix}"
+    try:
+        soundfile.write(path, tone(rate), rate, format=file_format, subtype=subtype)
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
+        pytest.skip(f"cannot write {file_format} at {rate} Hz here: {error}")
+    waveform = load_audio(path)
+    assert waveform.dtype == torch.float32 and waveform.ndim == 1
+    # Lossy codecs pad a little; PCM formats are exact.
+    assert abs(waveform.shape[0] - 8000) <= (0 if subtype == "PCM_16" else 1200)
+    assert 0.3 < waveform.abs().max() <= 1.0
+    assert audio_duration(path) == pytest.approx(0.5, abs=0.08)
+
+
+def test_stereo_is_averaged_to_mono(tmp_path):
+    path = tmp_path / "stereo.wav"
+    soundfile.write(path, tone(16000, channels=2), 16000)
+    waveform = load_audio(path)
+    assert waveform.shape == (8000,)
+    # Channels of amplitude 0.5 and 0.25 in phase average to 0.375.
+    assert waveform.abs().max() == pytest.approx(0.375, abs=2e-3)
+
+
+@pytest.mark.parametrize(("orig", "new"), [(44100, 16000), (8000, 16000), (22050, 16000)])
+def test_resampled_length(tmp_path, orig, new):
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, tone(orig, seconds=1.25), orig)
+    assert load_audio(path, sample_rate=new).shape == (round(1.25 * new),)
+    assert resample(tone(orig)[:, 0], orig, new).shape == (round(0.5 * new),)
+
+
+def test_save_audio_round_trip(tmp_path):
+    waveform = torch.from_numpy(tone(16000)[:, 0])
+    for suffix in ("wav", "flac"):
+        path = tmp_path / "nested" / f"out.{suffix}"
+        save_audio(path, waveform, 16000)
+        assert soundfile.info(path).subtype == "PCM_16"
+        assert torch.allclose(load_audio(path), waveform, atol=1e-4)
+    with pytest.raises(AudioError, match="out.mp3"):
+        save_audio(tmp_path / "out.mp3", waveform, 16000)
+
+
+def _missing(tmp_path):
+    return tmp_path / "missing.wav"
+
+
+def _empty(tmp_path):
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    return path
+
+
+def _text(tmp_path):
+    path = tmp_path / "notes.wav"
+    path.write_text("these are meeting notes, not audio\n" * 20)
+    return path
+
+
+def _truncated(tmp_path):
+    whole = tmp_path / "whole.wav"
+    soundfile.write(whole, tone(16000), 16000)
+    path = tmp_path / "truncated.wav"
+    path.write_bytes(whole.read_bytes()[:30])  # cut inside the header
+    return path
+
+
+def _corrupt_flac(tmp_path):
+    whole = tmp_path / "whole.flac"
+    soundfile.write(whole, tone(16000), 16000)
+    path = tmp_path / "corrupt.flac"
+    path.write_bytes(whole.read_bytes()[:60])
+    return path
+
+
+def _no_samples(tmp_path):
+    path = tmp_path / "silent.wav"
+    soundfile.write(path, np.zeros(0, dtype=np.float32), 16000)
+    return path
+
+
+def _too_short(tmp_path):
+    path = tmp_path / "click.wav"
+    soundfile.write(path, np.full(399, 0.1, dtype=np.float32), 16000)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (_missing, "does not exist"),
+        (_empty, "empty"),
+        (_text, "not audio"),
+        (_truncated, "truncated or corrupt"),
+        (_corrupt_flac, "truncated or corrupt"),
+        (_no_samples, "no samples"),
+        (_too_short, "shorter than one 25 ms frame"),
+    ],
+)
+def test_errors_name_the_file(tmp_path, make, words):
+    path = make(tmp_path)
+    with pytest.raises(AudioError, match=words) as caught:
+        load_audio(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "\n" not in message
+
+
+def test_min_samples_is_adjustable(tmp_path):
+    path = _too_short(tmp_path)
+    assert load_audio(path, min_samples=100).shape == (399,)
+    with pytest.raises(AudioError, match=str(path)):
+        load_audio(path, min_samples=1000)
+
+
+def test_duration_errors_name_the_file(tmp_path):
+    for make in (_missing, _empty, _text):
+        path = make(tmp_path)
+        with pytest.raises(AudioError, match=str(path).replace(".", r"\.")):
+            audio_duration(path)

@@ -1,4 +1,4 @@
-"""Errors that stand for a user's mistake: the CLI prints their message as one line, no traceback."""
+"""Errors that stand for a user's mistake: the CLI prints them as one line, no traceback."""
 
 import functools
 import sys

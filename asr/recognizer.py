@@ -1,0 +1,117 @@
+"""Waveforms in, text out: the filterbank, the normaliser, the LAS model and the search, together.
+
+A ``Recognizer`` is what a checkpoint rebuilds: everything needed to turn audio into text lives
+in its state_dict (model weights and normalisation statistics) plus the vocabulary and the config
+that built it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from asr.features import GlobalNormalizer, LogMelFilterbank
+from asr.models import build_model
+from asr.models.las import LAS
+from asr.search import beam_search, greedy_search
+from asr.text import Vocabulary
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """asr.search arguments; beam_size 1 means greedy search."""
+
+    beam_size: int = 1
+    length_penalty: float = 1.0
+    max_length_ratio: float = 2.0
+    min_length_ratio: float = 0.0
+    batch_size: int = 32
+
+    @classmethod
+    def from_config(cls, cfg: Mapping | DictConfig) -> DecodingOptions:
+        if isinstance(cfg, DictConfig):
+            cfg = OmegaConf.to_container(cfg, resolve=True)
+        return cls(**cfg)
+
+
+@dataclass
+class Transcript:
+    text: str
+    tokens: list[int]
+    score: float  # total log-probability of the tokens and <eos>
+    alignment: Tensor  # (U+1, T') attention weights on CPU
+
+
+class Recognizer(nn.Module):
+    def __init__(
+        self,
+        model: LAS,
+        vocabulary: Vocabulary,
+        filterbank: LogMelFilterbank,
+        normalizer: GlobalNormalizer,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.vocabulary = vocabulary
+        self.filterbank = filterbank
+        self.normalizer = normalizer
+
+    @classmethod
+    def from_config(cls, cfg: Mapping | DictConfig, vocabulary: Vocabulary) -> Recognizer:
+        """Build from a training config's ``features``, ``model`` and ``attention`` sections."""
+        if isinstance(cfg, DictConfig):
+            cfg = OmegaConf.to_container(cfg, resolve=True)
+        filterbank = LogMelFilterbank(**cfg["features"])
+        model_cfg = {**cfg["model"], "attention": cfg["attention"]}
+        model = build_model(model_cfg, vocab_size=len(vocabulary), input_size=filterbank_size(cfg))
+        return cls(model, vocabulary, filterbank, GlobalNormalizer(filterbank_size(cfg)))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.filterbank.sample_rate
+
+    def raw_features(self, waveforms: Tensor, waveform_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """Log-mel features before normalisation, (B, T, F) and (B,)."""
+        return self.filterbank(waveforms, waveform_lens)
+
+    def features(self, waveforms: Tensor, waveform_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised log-mel features (B, T, F) and their lengths (B,)."""
+        features, feature_lens = self.filterbank(waveforms, waveform_lens)
+        return self.normalizer(features, feature_lens), feature_lens
+
+    @torch.inference_mode()
+    def transcribe_batch(
+        self, waveforms: Tensor, waveform_lens: Tensor, options: DecodingOptions
+    ) -> list[Transcript]:
+        """Best transcript of each utterance of a padded batch (B, S)."""
+        features, feature_lens = self.features(waveforms, waveform_lens)
+        search_args = dict(
+            max_length_ratio=options.max_length_ratio,
+            min_length_ratio=options.min_length_ratio,
+        )
+        if options.beam_size <= 1:
+            best = greedy_search(self.model, features, feature_lens, **search_args)
+        else:
+            beams = beam_search(
+                self.model,
+                features,
+                feature_lens,
+                beam_size=options.beam_size,
+                length_penalty=options.length_penalty,
+                **search_args,
+            )
+            best = [hyps[0] for hyps in beams]
+        # Crop to each utterance's own frames (a no-op where the search already did).
+        encoded_lens = self.model.listener.output_lengths(feature_lens).tolist()
+        return [
+            Transcript(self.vocabulary.decode(h.tokens), h.tokens, h.score, h.alignment[:, :n])
+            for h, n in zip(best, encoded_lens, strict=True)
+        ]
+
+
+def filterbank_size(cfg: Mapping) -> int:
+    return int(cfg["features"].get("num_mel_bins", 80))

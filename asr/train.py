@@ -1,0 +1,361 @@
+"""Training: ``asr train [key=value ...]`` (Hydra; ``-m`` sweeps).
+
+Each epoch: length-bucketed batches → waveform augmentation → log-mel → normalisation →
+SpecAugment → LAS loss (attention cross-entropy + optional CTC) → Adam with warm-up and cosine
+decay. After each epoch the dev split is decoded (CER/WER), an attention-alignment figure is
+drawn, TensorBoard scalars are written, and ``last.pt`` (plus ``best.pt`` by dev CER) is saved.
+``last.pt`` is also refreshed every ``trainer.checkpoint_minutes`` inside an epoch, with the
+position in the epoch, so a run killed at any moment resumes (``trainer.resume=true``) from at
+most that many minutes back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from asr import CONF_DIR
+from asr.augment import SpectrogramAugment, WaveformAugment
+from asr.checkpoint import read_checkpoint, save_checkpoint
+from asr.data import (
+    BucketBatchSampler,
+    SkipCounter,
+    UtteranceDataset,
+    collate,
+    read_manifest,
+    validate,
+)
+from asr.errors import UserError, reports_user_errors
+from asr.evaluate import decode_dataset
+from asr.metrics import score
+from asr.plotting import plot_alignments
+from asr.recognizer import DecodingOptions, Recognizer
+from asr.text import Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"trainer.device={name} but no CUDA device is available")
+    return torch.device(name)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """Mixed-precision dtype, or None for float32. CPU always trains in float32."""
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise UserError(f"trainer.precision must be auto, fp32, bf16 or fp16, not {precision!r}")
+    if device.type != "cuda" or precision == "fp32":
+        return None
+    if precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def check_config(cfg: DictConfig) -> None:
+    """One clear line for a missing required key (``???`` in conf/)."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise UserError(f"missing required config key(s): {', '.join(missing)}")
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, final_lr_ratio: float):
+    """LR multiplier: linear warm-up to 1, then cosine decay to ``final_lr_ratio``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return final_lr_ratio + (1 - final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def fit_normalizer(recognizer: Recognizer, loader: DataLoader, device: torch.device) -> None:
+    """Global mean/variance of the training features (no augmentation), one pass."""
+    with torch.no_grad():
+        for batch in tqdm(loader, desc="normalisation statistics", unit="batch", leave=False):
+            if len(batch) == 0:
+                continue
+            batch = batch.to(device)
+            features, feature_lens = recognizer.raw_features(batch.waveforms, batch.waveform_lens)
+            recognizer.normalizer.accumulate(features, feature_lens)
+    recognizer.normalizer.finalize()
+
+
+def _random_states() -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "python": list(random.getstate()[1]),
+    }
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train as ``cfg`` says; returns the summary also written to ``<exp_dir>/summary.json``."""
+    check_config(cfg)
+    exp_dir = Path(cfg.exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    device = select_device(cfg.trainer.device)
+    amp_dtype = autocast_dtype(cfg.trainer.precision, device)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    config = OmegaConf.to_container(cfg, resolve=True)
+
+    vocabulary = Vocabulary()
+    skips = SkipCounter()
+    data = cfg.data
+    bounds = dict(min_duration=data.min_duration, max_duration=data.max_duration)
+    train_utts = validate(read_manifest(data.train_manifest), vocabulary, skips, **bounds)
+    dev_utts = validate(read_manifest(data.dev_manifest), vocabulary, skips, **bounds)
+    if data.dev_max_utterances:
+        dev_utts = dev_utts[: data.dev_max_utterances]
+    if not train_utts:
+        raise UserError(f"no usable training utterances in {data.train_manifest}")
+    train_set = UtteranceDataset(
+        train_utts, vocabulary, data.sample_rate, cache_audio=data.cache_audio
+    )
+    dev_set = UtteranceDataset(dev_utts, vocabulary, data.sample_rate, cache_audio=True)
+    sampler = BucketBatchSampler(
+        train_set.durations(), data.max_batch_seconds, data.max_batch_size, seed=cfg.seed
+    )
+    loader_args = dict(collate_fn=collate, num_workers=data.num_workers)
+    loader = DataLoader(train_set, batch_sampler=sampler, **loader_args)
+
+    recognizer = Recognizer.from_config(cfg, vocabulary).to(device)
+    model = recognizer.model
+    optimizer = instantiate(cfg.optim.optimizer, params=model.parameters(), _convert_="all")
+    steps_per_epoch = len(sampler.batches(0))
+    total_steps = steps_per_epoch * cfg.trainer.max_epochs
+    if cfg.trainer.max_steps:
+        total_steps = min(total_steps, cfg.trainer.max_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        warmup_cosine(cfg.optim.warmup_steps, total_steps, cfg.optim.final_lr_ratio),
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    start_epoch, start_batch, step, best_cer, history = 0, 0, 0, math.inf, []
+    last_path, best_path = exp_dir / "last.pt", exp_dir / "best.pt"
+    if cfg.trainer.resume and last_path.is_file():
+        payload = read_checkpoint(last_path)
+        recognizer.load_state_dict(payload["recognizer"])
+        state = payload["training"]
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, start_batch, step = state["epoch"], state["batch_in_epoch"], state["step"]
+        best_cer, history = state["best_cer"], list(state["history"])
+        torch.set_rng_state(state["random"]["torch"])
+        log.info(
+            "resuming from %s: epoch %d, batch %d, step %d",
+            last_path,
+            start_epoch + 1,
+            start_batch,
+            step,
+        )
+    else:
+        if cfg.trainer.resume:
+            log.info("no checkpoint at %s: starting a new run", last_path)
+        ordered = BucketBatchSampler(
+            train_set.durations(), data.max_batch_seconds, data.max_batch_size, shuffle=False
+        )
+        fit_normalizer(
+            recognizer, DataLoader(train_set, batch_sampler=ordered, **loader_args), device
+        )
+
+    wave_aug = _maybe(WaveformAugment, cfg.augment.waveform)
+    spec_aug = _maybe(SpectrogramAugment, cfg.augment.spectrogram)
+    if wave_aug is not None:
+        wave_aug.to(device)
+    generator = torch.Generator(device=device)
+    decoding = DecodingOptions.from_config(cfg.decoding)
+    writer = SummaryWriter(str(exp_dir / "tensorboard"))
+    plot_ids = [utt.id for utt in dev_utts[: cfg.trainer.plot_utterances]]
+
+    def training_state(epoch: int, batch_in_epoch: int) -> dict:
+        return {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
+            "step": step,
+            "best_cer": best_cer,
+            "history": history,
+            "random": _random_states(),
+        }
+
+    log.info(
+        "training on %s: %d utterances (%.1f h), %d batches an epoch, %d parameters",
+        device,
+        len(train_utts),
+        sum(train_set.durations()) / 3600,
+        steps_per_epoch,
+        sum(p.numel() for p in model.parameters()),
+    )
+    started = time.monotonic()
+    stop = False
+    for epoch in range(start_epoch, cfg.trainer.max_epochs):
+        sampler.set_epoch(epoch, start_batch if epoch == start_epoch else 0)
+        generator.manual_seed(cfg.seed * 7919 + epoch * 104729 + start_batch)
+        model.train()
+        batch_in_epoch = sampler.start_batch
+        last_save = time.monotonic()
+        audio_seconds, wall_started = 0.0, time.monotonic()
+        loss_sum, loss_count = 0.0, 0
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{cfg.trainer.max_epochs}",
+            unit="batch",
+            disable=not cfg.trainer.progress_bar,
+            dynamic_ncols=True,
+        )
+        for batch in bar:
+            batch_in_epoch += 1
+            skips.add(batch.skipped)
+            if len(batch) == 0:
+                continue
+            batch = batch.to(device)
+            with torch.no_grad():
+                waveforms, waveform_lens = batch.waveforms, batch.waveform_lens
+                if wave_aug is not None:
+                    waveforms, waveform_lens = wave_aug(waveforms, waveform_lens, generator)
+                features, feature_lens = recognizer.features(waveforms, waveform_lens)
+                if spec_aug is not None:
+                    features = spec_aug(
+                        features, feature_lens, generator, feature_std=recognizer.normalizer.std
+                    )
+            autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext()
+            with autocast:
+                losses = model(features, feature_lens, batch.targets, batch.target_lens)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(losses.loss).backward()
+            scaler.unscale_(optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+
+            audio_seconds += float(batch.waveform_lens.sum()) / data.sample_rate
+            loss_value = float(losses.loss.detach())
+            loss_sum += loss_value
+            loss_count += 1
+            throughput = audio_seconds / max(1e-9, time.monotonic() - wall_started)
+            bar.set_postfix(loss=f"{loss_value:.3f}", audio_s_per_s=f"{throughput:.1f}")
+            if step % cfg.trainer.log_every_steps == 0:
+                writer.add_scalar("train/loss", loss_value, step)
+                writer.add_scalar(
+                    "train/attention_loss", float(losses.attention_loss.detach()), step
+                )
+                if losses.ctc_loss is not None:
+                    writer.add_scalar("train/ctc_loss", float(losses.ctc_loss.detach()), step)
+                writer.add_scalar("train/grad_norm", float(grad_norm), step)
+                writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
+                writer.add_scalar("train/audio_seconds_per_second", throughput, step)
+            minutes = cfg.trainer.checkpoint_minutes
+            if minutes and time.monotonic() - last_save > 60 * minutes:
+                save_checkpoint(
+                    last_path, recognizer, config, training=training_state(epoch, batch_in_epoch)
+                )
+                last_save = time.monotonic()
+            if cfg.trainer.max_steps and step >= cfg.trainer.max_steps:
+                stop = True
+                break
+        bar.close()
+
+        dev = evaluate_dev(
+            recognizer, dev_set, decoding, device, skips, progress=cfg.trainer.progress_bar
+        )
+        record = {
+            "epoch": epoch + 1,
+            "step": step,
+            "train_loss": loss_sum / max(1, loss_count),
+            "dev_cer": dev["cer"],
+            "dev_wer": dev["wer"],
+            "audio_seconds_per_second": throughput if loss_count else None,
+            "elapsed_minutes": (time.monotonic() - started) / 60,
+        }
+        # A resumed epoch replaces the record its interrupted part wrote.
+        history = [h for h in history if h["epoch"] != epoch + 1] + [record]
+        writer.add_scalar("dev/cer", dev["cer"], step)
+        writer.add_scalar("dev/wer", dev["wer"], step)
+        log.info(
+            "epoch %d: train loss %.3f, dev CER %.2f%% WER %.2f%%",
+            epoch + 1,
+            record["train_loss"],
+            100 * dev["cer"],
+            100 * dev["wer"],
+        )
+        plotted = [
+            (utt_id, dev["transcripts"][utt_id])
+            for utt_id in plot_ids
+            if utt_id in dev["transcripts"]
+        ]
+        if plotted:
+            plot_alignments(plotted, exp_dir / "alignments" / f"epoch{epoch + 1:03d}.png")
+        metrics = {"dev_cer": dev["cer"], "dev_wer": dev["wer"], "epoch": epoch + 1}
+        if dev["cer"] < best_cer:
+            best_cer = dev["cer"]
+            save_checkpoint(best_path, recognizer, config, metrics=metrics)
+        epoch_done = batch_in_epoch >= len(sampler.batches(epoch))
+        position = (epoch + 1, 0) if epoch_done else (epoch, batch_in_epoch)
+        save_checkpoint(
+            last_path, recognizer, config, metrics=metrics, training=training_state(*position)
+        )
+        if stop:
+            break
+    writer.close()
+    if not best_path.exists():
+        save_checkpoint(best_path, recognizer, config, metrics={})
+    summary = {
+        "exp_dir": str(exp_dir),
+        "device": str(device),
+        "epochs": history,
+        "best_dev_cer": best_cer,
+        "skipped": dict(skips.counts),
+        "train_minutes": (time.monotonic() - started) / 60,
+    }
+    (exp_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    log.info("training done: best dev CER %.2f%%; %s", 100 * best_cer, skips.summary())
+    return summary
+
+
+def evaluate_dev(recognizer, dev_set, decoding, device, skips, progress: bool = True) -> dict:
+    results = decode_dataset(
+        recognizer, dev_set, decoding, device, skips, desc="dev decoding", progress=progress
+    )
+    scores = score([r.reference for r in results], [r.hypothesis for r in results])
+    recognizer.model.train()
+    return {
+        "cer": scores.cer,
+        "wer": scores.wer,
+        "transcripts": {r.id: r for r in results},
+    }
+
+
+def _maybe(cls, section):
+    """``cls(**section)``, or None where the config switches that part off."""
+    if section is None:
+        return None
+    return cls(**OmegaConf.to_container(section, resolve=True))
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@reports_user_errors
+def main(cfg: DictConfig) -> float:
+    summary = train(cfg)
+    return summary["best_dev_cer"]

@@ -1,0 +1,89 @@
+"""Every preset composes, and every config key is a constructor argument of the class it builds."""
+
+import inspect
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from asr.augment import SpectrogramAugment, WaveformAugment
+from asr.features import LogMelFilterbank
+from asr.models.attention import ATTENTION_TYPES
+from asr.models.las import LAS
+from asr.models.listener import Listener
+from asr.models.speller import Speller
+from asr.recognizer import DecodingOptions, Recognizer
+from asr.text import Vocabulary
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+ATTENTIONS = sorted(p.stem for p in (CONF / "attention").glob("*.yaml"))
+AUGMENTS = sorted(p.stem for p in (CONF / "augment").glob("*.yaml"))
+DECODINGS = sorted(p.stem for p in (CONF / "decoding").glob("*.yaml"))
+
+
+def compose_train(overrides=()):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def parameters(cls) -> set[str]:
+    return set(inspect.signature(cls.__init__).parameters) - {"self"}
+
+
+def assert_keys_are_arguments(section, cls, where):
+    keys = set(OmegaConf.to_container(section, resolve=False))
+    unknown = keys - parameters(cls)
+    assert not unknown, f"{where} keys {sorted(unknown)} are not arguments of {cls.__name__}"
+
+
+def test_presets_exist():
+    assert {"las_tiny", "las_small", "las_base"} <= set(MODELS)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_presets_map_to_constructors(model):
+    cfg = compose_train([f"model={model}"])
+    assert_keys_are_arguments(cfg.model.listener, Listener, "model.listener")
+    assert_keys_are_arguments(cfg.model.speller, Speller, "model.speller")
+    las_keys = OmegaConf.to_container(cfg.model)
+    las_keys = {k: v for k, v in las_keys.items() if k not in ("listener", "speller")}
+    assert set(las_keys) <= parameters(LAS)
+    recognizer = Recognizer.from_config(
+        OmegaConf.to_container(cfg, resolve=False) | {"features": {"num_mel_bins": 80}},
+        Vocabulary(),
+    )
+    assert recognizer.model.listener.output_size == 2 * cfg.model.listener.hidden_size
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_attention_options_map_to_constructors(attention):
+    cfg = compose_train([f"attention={attention}"])
+    cls = ATTENTION_TYPES[cfg.attention.type]
+    section = OmegaConf.masked_copy(cfg.attention, [k for k in cfg.attention if k != "type"])
+    assert_keys_are_arguments(section, cls, f"attention={attention}")
+
+
+@pytest.mark.parametrize("augment", AUGMENTS)
+def test_augment_options_map_to_constructors(augment):
+    cfg = compose_train([f"augment={augment}"])
+    if cfg.augment.waveform is not None:
+        assert_keys_are_arguments(cfg.augment.waveform, WaveformAugment, "augment.waveform")
+    if cfg.augment.spectrogram is not None:
+        assert_keys_are_arguments(
+            cfg.augment.spectrogram, SpectrogramAugment, "augment.spectrogram"
+        )
+
+
+@pytest.mark.parametrize("decoding", DECODINGS)
+def test_decoding_and_features_map_to_constructors(decoding):
+    cfg = compose_train([f"decoding={decoding}"])
+    assert_keys_are_arguments(cfg.decoding, DecodingOptions, "decoding")
+    assert_keys_are_arguments(cfg.features, LogMelFilterbank, "features")
+
+
+def test_evaluate_config_composes():
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("evaluate", overrides=["checkpoint=x.pt", "decoding=beam"])
+    assert cfg.decoding.beam_size == 10 and list(cfg.splits) == ["test"]

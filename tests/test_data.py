@@ -1,0 +1,117 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asr.data import (
+    BucketBatchSampler,
+    SkipCounter,
+    Skipped,
+    Utterance,
+    UtteranceDataset,
+    collate,
+    read_manifest,
+    validate,
+    write_manifest,
+)
+from asr.errors import UserError
+from asr.text import Vocabulary
+
+
+def _wav(path, seconds=0.5, sample_rate=16000):
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 220 * t), sample_rate)
+    return path
+
+
+def _manifest(path, entries):
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    return path
+
+
+def test_manifest_relative_paths_and_round_trip(tmp_path):
+    _wav(tmp_path / "a.wav")
+    m = _manifest(
+        tmp_path / "m.jsonl",
+        [{"id": "a", "audio": "a.wav", "duration": 0.5, "text": "hi", "speaker": "s1"}],
+    )
+    (utt,) = read_manifest(m)
+    assert utt.audio == tmp_path / "a.wav" and utt.speaker == "s1"
+    write_manifest(tmp_path / "copy.jsonl", [utt])
+    assert read_manifest(tmp_path / "copy.jsonl") == [utt]
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"id": "a", "text": "x"}', "missing key"),
+    ],
+)
+def test_malformed_manifest_names_file_and_line(tmp_path, line, message):
+    m = tmp_path / "bad.jsonl"
+    m.write_text(line + "\n")
+    with pytest.raises(UserError, match=rf"bad.jsonl:1: {message}"):
+        read_manifest(m)
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(UserError, match="manifest not found"):
+        read_manifest(tmp_path / "nope.jsonl")
+
+
+def test_bad_utterances_are_skipped_and_counted(tmp_path):
+    _wav(tmp_path / "good.wav")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "text.wav").write_text("this is not audio")
+    _wav(tmp_path / "short.wav", seconds=0.01)
+    utts = [
+        Utterance("good", tmp_path / "good.wav", 0.5, "fine"),
+        Utterance("oov", tmp_path / "good.wav", 0.5, "route 66"),
+        Utterance("empty", tmp_path / "empty.wav", 0.5, "x"),
+        Utterance("notaudio", tmp_path / "text.wav", 0.5, "x"),
+        Utterance("missing", tmp_path / "missing.wav", 0.5, "x"),
+        Utterance("short", tmp_path / "short.wav", 0.01, "x"),
+    ]
+    skips = SkipCounter()
+    vocab = Vocabulary()
+    kept = validate(utts, vocab, skips)
+    assert [u.id for u in kept] == ["good", "empty", "notaudio", "missing", "short"]
+    items = [UtteranceDataset(kept, vocab)[i] for i in range(len(kept))]
+    batch = collate(items)
+    assert batch.ids == ["good"]
+    assert {s.id for s in batch.skipped} == {"empty", "notaudio", "missing", "short"}
+    skips.add(batch.skipped)
+    assert skips.total == 5
+    assert "unreadable audio" in skips.summary()
+
+
+def test_collate_pads_and_keeps_lengths():
+    from asr.data import Example
+
+    items = [
+        Example("a", torch.ones(5), torch.tensor([3, 4]), "x"),
+        Example("b", torch.ones(3), torch.tensor([5, 6, 7]), "y"),
+        Skipped("c", "unreadable audio", "bad"),
+    ]
+    batch = collate(items)
+    assert batch.waveforms.shape == (2, 5) and batch.waveforms[1, 3:].eq(0).all()
+    assert batch.targets.tolist() == [[3, 4, 0], [5, 6, 7]]
+    assert batch.waveform_lens.tolist() == [5, 3] and batch.target_lens.tolist() == [2, 3]
+    assert len(collate([items[2]])) == 0
+
+
+def test_bucket_sampler_respects_budget_covers_everything_and_is_deterministic():
+    durations = [float(d) for d in np.random.default_rng(0).uniform(0.5, 6.0, size=200)]
+    sampler = BucketBatchSampler(durations, max_batch_seconds=20.0, max_batch_size=8, seed=3)
+    batches = sampler.batches(0)
+    assert sorted(i for b in batches for i in b) == list(range(200))
+    for b in batches:
+        assert len(b) <= 8
+        assert len(b) == 1 or max(durations[i] for i in b) * len(b) <= 20.0
+    assert batches == sampler.batches(0)
+    assert batches != sampler.batches(1)
+    sampler.set_epoch(0, start_batch=5)
+    assert list(sampler) == batches[5:]

@@ -1,0 +1,182 @@
+"""End to end: synthesize a handful of utterances, train las_tiny, and transcribe them back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from asr import CONF_DIR
+from asr.checkpoint import load_recognizer, read_checkpoint
+from asr.errors import UserError
+from asr.evaluate import evaluate
+from asr.train import train, warmup_cosine
+from tests.e2e_corpus import make_tiny_corpus
+
+pytestmark = pytest.mark.slow
+
+TINY_TRAINING = [
+    "model=las_tiny",
+    "augment=none",
+    "trainer.max_epochs=15",
+    "trainer.progress_bar=false",
+    "trainer.plot_utterances=2",
+    "optim.warmup_steps=10",
+    "optim.optimizer.lr=5e-3",
+    "optim.final_lr_ratio=0.3",
+    "data.max_batch_size=4",
+]
+
+
+def training_config(corpus: Path, exp_dir: Path, extra=()):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[f"data.corpus_dir={corpus}", f"exp_dir={exp_dir}", *TINY_TRAINING, *extra],
+        )
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    texts = make_tiny_corpus(root / "corpus")
+    summary = train(training_config(root / "corpus", root / "exp"))
+    return root, texts, summary
+
+
+def test_training_learns_the_utterances(trained):
+    root, texts, summary = trained
+    assert summary["best_dev_cer"] == 0.0, summary["epochs"][-1]
+    exp = root / "exp"
+    for name in ("best.pt", "last.pt", "summary.json"):
+        assert (exp / name).is_file()
+    assert sorted((exp / "alignments").glob("epoch*.png"))
+    assert list((exp / "tensorboard").iterdir())
+    losses = [e["train_loss"] for e in summary["epochs"]]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_checkpoint_is_self_describing_and_round_trips(trained):
+    root, texts, _ = trained
+    payload = read_checkpoint(root / "exp" / "best.pt")
+    assert {"config", "vocabulary", "recognizer", "las_asr_version", "metrics"} <= set(payload)
+    assert "normalizer.mean" in payload["recognizer"]
+    recognizer = load_recognizer(root / "exp" / "best.pt")
+    again = load_recognizer(root / "exp" / "best.pt")
+    from asr.audio import load_audio
+    from asr.recognizer import DecodingOptions
+
+    for path, text in texts.items():
+        wave = load_audio(path)
+        lens = torch.tensor([len(wave)])
+        a = recognizer.transcribe_batch(wave[None], lens, DecodingOptions())[0]
+        b = again.transcribe_batch(wave[None], lens, DecodingOptions(beam_size=4))[0]
+        assert a.text == text
+        assert b.text == text
+
+
+def test_batched_decoding_equals_one_by_one(trained):
+    from asr.audio import load_audio
+    from asr.recognizer import DecodingOptions
+
+    root, texts, _ = trained
+    recognizer = load_recognizer(root / "exp" / "best.pt")
+    waves = [load_audio(p) for p in texts]
+    lens = torch.tensor([len(w) for w in waves])
+    batch = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
+    for options in (DecodingOptions(), DecodingOptions(beam_size=3)):
+        together = recognizer.transcribe_batch(batch, lens, options)
+        alone = [
+            recognizer.transcribe_batch(w[None], lens[i : i + 1], options)[0]
+            for i, w in enumerate(waves)
+        ]
+        assert [t.text for t in together] == [t.text for t in alone]
+        for t, a in zip(together, alone, strict=True):
+            assert t.score == pytest.approx(a.score, abs=1e-3)
+
+
+def test_evaluate_writes_reports_that_match_a_recomputation(trained):
+    root, _, _ = trained
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "evaluate",
+            overrides=[
+                f"checkpoint={root / 'exp' / 'best.pt'}",
+                f"out_dir={root / 'eval'}",
+                f"data.corpus_dir={root / 'corpus'}",
+                "splits=[dev,test]",
+            ],
+        )
+    rows = evaluate(cfg)
+    assert [r["split"] for r in rows] == ["dev", "test"]
+    for split in ("dev", "test"):
+        folder = root / "eval" / split
+        hyp = (folder / "hyp.txt").read_text()
+        ref = (folder / "ref.txt").read_text()
+        assert hyp == ref  # the model learnt these utterances exactly
+        assert json.loads((folder / "scores.json").read_text())["wer"] == 0.0
+    assert "| test |" in (root / "eval" / "results.md").read_text()
+
+
+def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
+    root, _, _ = trained
+    first = train(training_config(root / "corpus", tmp_path, ["trainer.max_steps=12"]))
+    assert first["epochs"][-1]["step"] == 12
+    resumed = train(
+        training_config(root / "corpus", tmp_path, ["trainer.max_epochs=3", "trainer.resume=true"])
+    )
+    assert [e["epoch"] for e in resumed["epochs"]] == [1, 2, 3]
+    assert resumed["epochs"][-1]["step"] == 30  # 10 batches an epoch, nothing trained twice
+
+
+def test_missing_required_key_is_one_clear_error(tmp_path):
+    cfg = training_config(tmp_path, tmp_path / "exp", ["data.train_manifest=???"])
+    with pytest.raises(UserError, match="missing required config key.*data.train_manifest"):
+        train(cfg)
+
+
+def test_warmup_cosine_schedule():
+    factor = warmup_cosine(10, 110, 0.1)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx(0.55) and factor(110) == pytest.approx(0.1)
+
+
+def run_asr(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "asr.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_cli_transcribe_prints_one_line_per_file_and_skips_bad_files(trained, tmp_path):
+    root, texts, _ = trained
+    bad = tmp_path / "broken.wav"
+    bad.write_text("not audio")
+    files = [*texts, str(bad), str(tmp_path / "missing.flac")]
+    result = run_asr("transcribe", "--model", str(root / "exp" / "best.pt"), *files)
+    assert result.returncode == 1
+    lines = dict(line.split("\t") for line in result.stdout.strip().splitlines())
+    assert lines == texts
+    assert "broken.wav" in result.stderr and "missing.flac" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "4 of 6 files transcribed" in result.stderr
+
+
+def test_cli_train_unknown_key_is_one_line(tmp_path):
+    result = run_asr("train", "trainer.epochz=3")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "trainer.epochz" in result.stderr
+
+
+def test_cli_train_missing_manifest_is_one_line(tmp_path):
+    result = run_asr("train", f"data.corpus_dir={tmp_path}", f"hydra.run.dir={tmp_path}/exp")
+    assert result.returncode == 2, result.stderr
+    assert "manifest not found" in result.stderr and "Traceback" not in result.stderr

@@ -180,3 +180,24 @@ def test_cli_train_missing_manifest_is_one_line(tmp_path):
     result = run_asr("train", f"data.corpus_dir={tmp_path}", f"hydra.run.dir={tmp_path}/exp")
     assert result.returncode == 2, result.stderr
     assert "manifest not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_training_utterances_are_skipped_and_counted(trained, tmp_path):
+    root, _, _ = trained
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    good = [json.loads(line) for line in (root / "corpus" / "dev.jsonl").read_text().splitlines()]
+    for entry in good:
+        entry["audio"] = str(root / "corpus" / entry["audio"])
+    (corpus / "broken.wav").write_text("not audio at all")
+    bad = [
+        {"id": "broken", "audio": "broken.wav", "duration": 1.0, "text": "hello"},
+        {"id": "missing", "audio": "missing.wav", "duration": 1.0, "text": "hello"},
+        {"id": "digits", "audio": good[0]["audio"], "duration": 1.0, "text": "route 66"},
+    ]
+    lines = "".join(json.dumps(e) + "\n" for e in good + bad)
+    for split in ("train", "dev"):
+        (corpus / f"{split}.jsonl").write_text(lines)
+    summary = train(training_config(corpus, tmp_path / "exp", ["trainer.max_epochs=1"]))
+    assert summary["skipped"] == {"unreadable audio": 2, "text outside vocabulary": 1}
+    assert summary["epochs"][0]["step"] >= 1

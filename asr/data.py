@@ -291,6 +291,10 @@ class BucketBatchSampler(Sampler[list[int]]):
     LSTM); utterances are shuffled within buckets and batches are shuffled, so every epoch
     differs. The order of epoch ``e`` depends only on ``seed`` and ``e``, which is what lets a
     resumed run skip the batches it already trained on.
+
+    The first ``sorted_epochs`` epochs go from the shortest batch to the longest instead
+    (SortaGrad, Amodei et al. 2016): attention learns to align on short utterances first, which
+    makes an attention model converge in far fewer updates.
     """
 
     def __init__(
@@ -300,6 +304,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         max_batch_size: int = 64,
         shuffle: bool = True,
         seed: int = 0,
+        sorted_epochs: int = 0,
     ) -> None:
         if max_batch_seconds <= 0 or max_batch_size <= 0:
             raise ValueError("max_batch_seconds and max_batch_size must be positive")
@@ -308,6 +313,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.max_batch_size = max_batch_size
         self.shuffle = shuffle
         self.seed = seed
+        self.sorted_epochs = sorted_epochs
         self.epoch = 0
         self.start_batch = 0
 
@@ -318,7 +324,8 @@ class BucketBatchSampler(Sampler[list[int]]):
     def batches(self, epoch: int) -> list[list[int]]:
         rng = random.Random(self.seed * 100_003 + epoch)
         order = list(range(len(self.durations)))
-        if self.shuffle:
+        shuffle = self.shuffle and epoch >= self.sorted_epochs
+        if shuffle:
             # Jitter durations by ±10% before sorting, so bucket membership changes per epoch.
             keys = {i: self.durations[i] * rng.uniform(0.9, 1.1) for i in order}
         else:
@@ -337,7 +344,7 @@ class BucketBatchSampler(Sampler[list[int]]):
             longest = longest_if_added
         if current:
             batches.append(current)
-        if self.shuffle:
+        if shuffle:
             rng.shuffle(batches)
         return batches
 

@@ -131,7 +131,11 @@ def train(cfg: DictConfig) -> dict:
     )
     dev_set = UtteranceDataset(dev_utts, vocabulary, data.sample_rate, cache_audio=True)
     sampler = BucketBatchSampler(
-        train_set.durations(), data.max_batch_seconds, data.max_batch_size, seed=cfg.seed
+        train_set.durations(),
+        data.max_batch_seconds,
+        data.max_batch_size,
+        seed=cfg.seed,
+        sorted_epochs=data.sorted_epochs,
     )
     loader_args = dict(collate_fn=collate, num_workers=data.num_workers)
     loader = DataLoader(train_set, batch_sampler=sampler, **loader_args)

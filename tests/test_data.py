@@ -115,3 +115,15 @@ def test_bucket_sampler_respects_budget_covers_everything_and_is_deterministic()
     assert batches != sampler.batches(1)
     sampler.set_epoch(0, start_batch=5)
     assert list(sampler) == batches[5:]
+
+
+def test_sorted_epochs_run_shortest_first_then_shuffle():
+    durations = [float(d) for d in np.random.default_rng(1).uniform(0.5, 6.0, size=100)]
+    sampler = BucketBatchSampler(durations, 12.0, 8, seed=0, sorted_epochs=1)
+    first = sampler.batches(0)
+    longest = [max(durations[i] for i in b) for b in first]
+    assert longest == sorted(longest)
+    second = sampler.batches(1)
+    assert [max(durations[i] for i in b) for b in second] != sorted(
+        max(durations[i] for i in b) for b in second
+    )

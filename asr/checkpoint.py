@@ -8,12 +8,18 @@ Keys: ``format`` (this module's format number), ``las_asr_version``, ``config`` 
 training config), ``vocabulary``, ``recognizer`` (state_dict: model weights and normalisation
 statistics), ``metrics`` (dev scores at save time), and, for resuming, ``training`` (optimizer,
 scheduler, epoch, step, random states).
+
+Compatibility: ``format`` says how the file is laid out, ``las_asr_version`` which model code
+wrote it. A file of another format is refused, and so is one from a newer release line than
+this one (a newer major version, or a newer minor version while the major is 0): it may build
+modules this las-asr does not have. Either way the message names both versions.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,7 @@ import torch
 from asr import __version__
 from asr.errors import UserError
 from asr.recognizer import Recognizer
-from asr.text import Vocabulary
+from asr.text import SPECIAL_TOKENS, Vocabulary
 
 FORMAT = 1
 
@@ -80,18 +86,100 @@ def read_checkpoint(path: str | Path) -> dict:
             f"(las-asr {payload.get('las_asr_version', '?')}); this las-asr {__version__} "
             f"reads format {FORMAT}"
         )
+    version = payload.get("las_asr_version")
+    if not isinstance(version, str) or _release_line(version) is None:
+        raise UserError(f"{path} does not record which las-asr version wrote it")
+    if not is_compatible_version(version):
+        raise UserError(
+            f"{path} was written by las-asr {version}, newer than this las-asr {__version__}; "
+            f"upgrade las-asr to {'.'.join(map(str, _release_line(version)))} or later to load it"
+        )
     return payload
+
+
+def _release_line(version: str) -> tuple[int, int] | None:
+    """(major, minor) of a version such as ``0.1.0`` or ``1.2.0.dev3``; None if unparsable."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def is_compatible_version(version: str, current: str = __version__) -> bool:
+    """Whether this las-asr (``current``) can build a model written by las-asr ``version``.
+
+    Older releases are read; a newer major version is not, nor (semantic versioning's rule for
+    0.x) a newer minor version while the major is 0.
+
+    >>> is_compatible_version("0.1.0", "0.1.5"), is_compatible_version("0.2.0", "0.1.5")
+    (True, False)
+    >>> is_compatible_version("1.4.0", "1.2.0"), is_compatible_version("2.0.0", "1.9.0")
+    (True, False)
+    """
+    saved, ours = _release_line(version), _release_line(current)
+    if saved is None or ours is None:
+        return False
+    if saved[0] != ours[0]:
+        return saved[0] < ours[0]
+    return saved[0] > 0 or saved[1] <= ours[1]
 
 
 def load_recognizer(path: str | Path, device: str | torch.device = "cpu") -> Recognizer:
     """Rebuild the recognizer (features, normaliser, vocabulary, model) from one file."""
     payload = read_checkpoint(path)
-    recognizer = recognizer_from_payload(payload)
+    recognizer = recognizer_from_payload(payload, path)
     return recognizer.to(device).eval()
 
 
-def recognizer_from_payload(payload: Mapping) -> Recognizer:
-    vocabulary = Vocabulary.from_dict(payload["vocabulary"])
-    recognizer = Recognizer.from_config(payload["config"], vocabulary)
-    recognizer.load_state_dict(payload["recognizer"])
+def recognizer_from_payload(payload: Mapping, path: str | Path = "checkpoint") -> Recognizer:
+    """The recognizer a checkpoint's dictionary describes; UserError when it cannot be built."""
+    try:
+        vocabulary = Vocabulary.from_dict(payload["vocabulary"])
+        recognizer = Recognizer.from_config(payload["config"], vocabulary)
+        recognizer.load_state_dict(payload["recognizer"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise UserError(
+            f"cannot rebuild the model in {path} (written by las-asr "
+            f"{payload.get('las_asr_version', '?')}, this is {__version__}): {first_line}"
+        ) from None
     return recognizer
+
+
+def checkpoint_summary(payload: Mapping) -> dict:
+    """What a checkpoint holds, as plain data: versions, architecture and sizes, vocabulary,
+    training data, metrics at save time. Used by ``asr info``."""
+    config = payload.get("config") or {}
+    state = payload["recognizer"]
+    parameters: dict[str, int] = {}
+    for name, tensor in state.items():
+        if name.startswith("model."):
+            part = name.split(".")[1]  # listener, speller, ctc_head
+            parameters[part] = parameters.get(part, 0) + tensor.numel()
+    features = config.get("features") or {}
+    frames = float(state["normalizer.count"]) if "normalizer.count" in state else 0.0
+    hop_seconds = float(features.get("hop_ms", 10.0)) / 1000
+    data = config.get("data") or {}
+    training = payload.get("training")
+    return {
+        "las_asr_version": payload.get("las_asr_version"),
+        "format": payload.get("format"),
+        "parameters": {"total": sum(parameters.values()), **parameters},
+        "model": config.get("model"),
+        "attention": config.get("attention"),
+        "features": features,
+        "vocabulary": [*SPECIAL_TOKENS, *payload["vocabulary"]["characters"]],
+        "training_data": {
+            "train_manifest": data.get("train_manifest"),
+            "dev_manifest": data.get("dev_manifest"),
+            "utterance_seconds": [data.get("min_duration"), data.get("max_duration")],
+            # The normaliser's statistics count every training frame once.
+            "hours": round(frames * hop_seconds / 3600, 3),
+        },
+        "decoding": config.get("decoding"),
+        "metrics": dict(payload.get("metrics") or {}),
+        "resumable": None
+        if training is None
+        else {
+            "epoch": training.get("epoch"),
+            "step": training.get("step"),
+        },
+    }

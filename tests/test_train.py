@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 TINY_TRAINING = [
     "model=las_tiny",
     "augment=none",
-    "trainer.max_epochs=15",
+    "trainer.max_epochs=20",
     "trainer.progress_bar=false",
     "trainer.plot_utterances=2",
     "optim.warmup_steps=10",
@@ -154,20 +154,6 @@ def run_asr(*args, cwd=None):
         cwd=cwd,
         timeout=300,
     )
-
-
-def test_cli_transcribe_prints_one_line_per_file_and_skips_bad_files(trained, tmp_path):
-    root, texts, _ = trained
-    bad = tmp_path / "broken.wav"
-    bad.write_text("not audio")
-    files = [*texts, str(bad), str(tmp_path / "missing.flac")]
-    result = run_asr("transcribe", "--model", str(root / "exp" / "best.pt"), *files)
-    assert result.returncode == 1
-    lines = dict(line.split("\t") for line in result.stdout.strip().splitlines())
-    assert lines == texts
-    assert "broken.wav" in result.stderr and "missing.flac" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert "4 of 6 files transcribed" in result.stderr
 
 
 def test_cli_train_unknown_key_is_one_line(tmp_path):

@@ -59,20 +59,26 @@ def _length_limits(
     return min_lens, max_lens
 
 
-def _next_token_log_probs(logits: Tensor, step: int, min_lens: Tensor, max_lens: Tensor) -> Tensor:
-    """Log-probabilities (N, V) of the next token after ``step`` characters, within the limits.
+class _TokenRules:
+    """Which tokens may follow, computed once per search: (V,) masks on the search's device."""
 
-    logits (N, V); min_lens, max_lens (N,) in characters.
-    """
-    ids = torch.arange(logits.size(-1), device=logits.device)
-    is_eos = ids == EOS_ID
-    never = (ids == BLANK_ID) | (ids == SOS_ID)
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # half -> float
-    log_probs = logits.masked_fill(never, float("-inf")).log_softmax(dim=-1)
-    too_short = (step < min_lens)[:, None]  # (N, 1)
-    at_limit = (step >= max_lens)[:, None]
-    forbidden = (is_eos & too_short) | (~is_eos & at_limit)  # (N, V)
-    return log_probs.masked_fill(forbidden, float("-inf"))
+    def __init__(self, vocab_size: int, device: torch.device) -> None:
+        ids = torch.arange(vocab_size, device=device)
+        self.is_eos = ids == EOS_ID
+        self.not_eos = ~self.is_eos
+        self.never = (ids == BLANK_ID) | (ids == SOS_ID)
+
+    def log_probs(self, logits: Tensor, step: int, min_lens: Tensor, max_lens: Tensor) -> Tensor:
+        """Log-probabilities (N, V) of the next token after ``step`` characters, within limits.
+
+        logits (N, V); min_lens, max_lens (N,) in characters.
+        """
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # half -> float
+        log_probs = logits.masked_fill(self.never, float("-inf")).log_softmax(dim=-1)
+        too_short = (step < min_lens)[:, None]  # (N, 1)
+        at_limit = (step >= max_lens)[:, None]
+        forbidden = (self.is_eos & too_short) | (self.not_eos & at_limit)  # (N, V)
+        return log_probs.masked_fill(forbidden, float("-inf"))
 
 
 def greedy_search(
@@ -98,12 +104,13 @@ def greedy_search(
         min_lens, max_lens = _length_limits(encoded_lens, max_length_ratio, min_length_ratio)
         state = model.speller.initial_state(memory)
         batch = features.size(0)
+        rules = _TokenRules(model.speller.vocab_size, features.device)
         tokens = torch.full((batch,), SOS_ID, dtype=torch.long, device=features.device)
         finished = torch.zeros(batch, dtype=torch.bool, device=features.device)
         emitted, scores, alignments = [], [], []
         for step in range(int(max_lens.max()) + 1):  # at step max_lens[b], <eos> is forced
             logits, state = model.speller.step(tokens, state, memory)
-            score, tokens = _next_token_log_probs(logits, step, min_lens, max_lens).max(dim=-1)
+            score, tokens = rules.log_probs(logits, step, min_lens, max_lens).max(dim=-1)
             emitted.append(tokens)
             scores.append(score)
             alignments.append(state.alignment)
@@ -180,6 +187,7 @@ def beam_search(
         beam_min_lens = min_lens.repeat_interleave(beams)
         beam_max_lens = max_lens.repeat_interleave(beams)
         state = model.speller.initial_state(memory)
+        rules = _TokenRules(model.speller.vocab_size, device)
         tokens = torch.full((batch * beams,), SOS_ID, dtype=torch.long, device=device)
         # All beams start identical, so only beam 0 is alive at first.
         alive_scores = torch.full((batch, beams), float("-inf"), dtype=dtype, device=device)
@@ -200,7 +208,7 @@ def beam_search(
         history_origins, history_tokens, history_alignments = [], [], []
         for step in range(int(max_lens.max()) + 1):  # at step max_lens[b], <eos> is forced
             logits, state = model.speller.step(tokens, state, memory)
-            log_probs = _next_token_log_probs(logits, step, beam_min_lens, beam_max_lens)
+            log_probs = rules.log_probs(logits, step, beam_min_lens, beam_max_lens)
             vocab = log_probs.size(-1)
             candidates = alive_scores[:, :, None] + log_probs.view(batch, beams, vocab)
             candidate_scores, candidate_index = candidates.view(batch, -1).topk(2 * beams, dim=-1)
@@ -255,16 +263,19 @@ def beam_search(
         for score, last_step, beam in pool:
             if score == float("-inf"):
                 break  # the rest of the pool is empty too
-            tokens_reversed, alignment_reversed = [], [alignments[last_step, b, beam]]
+            # The beams the hypothesis occupied, from its <eos> at last_step back to step 0.
+            tokens_reversed, beam_path = [], [beam]
             for step in range(last_step - 1, -1, -1):
                 tokens_reversed.append(emitted[step][b][beam])
                 beam = origins[step][b][beam]
-                alignment_reversed.append(alignments[step, b, beam])
+                beam_path.append(beam)
+            steps = torch.arange(last_step + 1)
+            alignment = alignments[steps, b, torch.tensor(beam_path[::-1])]  # (U + 1, T')
             hypotheses.append(
                 Hypothesis(
                     tokens=tokens_reversed[::-1],
                     score=float(score),
-                    alignment=torch.stack(alignment_reversed[::-1])[:, : encoded_lens[b]],
+                    alignment=alignment[:, : encoded_lens[b]],
                 )
             )
         results.append(hypotheses)

@@ -12,7 +12,10 @@ The contract every type follows (see ``Attention``):
   -> (context (B, D_k), alignment (B, T'))``, with alignment weights exactly 0 on padding.
 
 To add a type, subclass ``Attention`` and register it in ``ATTENTION_TYPES``; its constructor
-takes ``query_size`` and ``key_size`` first, and the rest are config keys with defaults.
+takes ``query_size`` and ``key_size`` first, and the rest are config keys with defaults. A type
+whose context is exactly ``Σ_i α_i values_i`` (values used for nothing else) may set
+``context_is_weighted_values = True``: the speller then computes the values' gradient once for
+all training steps instead of once per step (``Speller.forward``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from torch import Tensor, nn
 
 class Attention(nn.Module):
     """Base class of the stateless attention modules (the contract is in the module docstring)."""
+
+    # True when forward's context is Σ_i α_i values_i and values are used for nothing else.
+    context_is_weighted_values = False
 
     def project_keys(self, encoded: Tensor) -> Tensor:
         """encoded (B, T', D_k) -> keys (B, T', A); computed once per utterance."""
@@ -57,6 +63,8 @@ class LocationAwareAttention(Attention):
         sharpening: inverse temperature β (> 0) multiplying the energies.
         smoothing: sigmoid-normalised weights instead of softmax.
     """
+
+    context_is_weighted_values = True
 
     def __init__(
         self,
@@ -99,11 +107,20 @@ class LocationAwareAttention(Attention):
 
         query (B, Q), keys (B, T', A) from ``project_keys``, prev_alignment (B, T').
         """
-        location = self.location_conv(prev_alignment[:, None, :])  # f_t = F * α_{t-1}: (B, C, T')
-        location = self.location_projection(location.transpose(1, 2))  # U f_t,i: (B, T', A)
-        query = self.query_projection(query)[:, None, :]  # W s_t: (B, 1, A)
-        energies = self.energy(torch.tanh(query + keys + location)).squeeze(-1)  # (B, T')
-        return self.sharpening * energies
+        # f_t = F * α_{t-1} as a matmul over sliding windows of α, the same cross-correlation
+        # as ``location_conv`` (zero 'same' padding) without Conv1d's per-call overhead and
+        # (B, C, T') layout; this runs once per output character.
+        kernel = self.location_conv.kernel_size[0]
+        padded = nn.functional.pad(prev_alignment, (kernel // 2, kernel // 2))
+        windows = padded.unfold(1, kernel, 1)  # (B, T', K): α_{t-1} around each frame
+        location = windows @ self.location_conv.weight.view(-1, kernel).t()  # f_t: (B, T', C)
+        hidden = keys + self.query_projection(query)[:, None, :]  # W s_t + V h_i + b: (B, T', A)
+        # + U f_t,i, accumulated in place: one (B, T', A) tensor per step instead of three.
+        # (.to() matters only under autocast, where the weight stays float32.)
+        projection = self.location_projection.weight.t().to(hidden.dtype)  # (C, A)
+        hidden = hidden.baddbmm_(location.to(hidden.dtype), projection.expand(len(hidden), -1, -1))
+        energies = self.energy(hidden.tanh_()).squeeze(-1)  # (B, T')
+        return energies if self.sharpening == 1.0 else self.sharpening * energies
 
     def forward(
         self,

@@ -9,6 +9,7 @@ constant per utterance lives in ``AttentionMemory``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -43,6 +44,71 @@ class SpellerState(NamedTuple):
     cell: Tensor
     context: Tensor
     alignment: Tensor
+
+
+class _StepRecord:
+    """α_t and ∂L/∂c_t of every teacher-forced step, for ``_ValuesGradient``."""
+
+    def __init__(self) -> None:
+        self.alignments: list[Tensor] = []  # (B, T') per step, detached
+        self.context_grads: dict[int, Tensor] = {}  # step -> (B, D), set during backward
+
+    def context_hook(self, step: int) -> Callable[[Tensor | None], None]:
+        """A tensor hook for step ``step``'s context that records its gradient."""
+
+        def hook(grad: Tensor | None) -> None:
+            if grad is not None:
+                self.context_grads[step] = grad
+
+        return hook
+
+
+class _ValuesGradient(torch.autograd.Function):
+    """Identity on the attention keys whose backward also returns the values' gradient.
+
+    Teacher forcing reads the values h through ``c_t = α_t h`` at every step. Left to autograd,
+    every step's backward builds a (B, T', D) outer product α_tᵀ ∂L/∂c_t and adds it to the
+    values' gradient, a quarter of the speller's training time. Instead the steps read detached
+    values, hooks record each ∂L/∂c_t, and this node returns Σ_t α_tᵀ ∂L/∂c_t as one batched
+    matmul. Every step depends on the keys, so autograd runs this node after all of them.
+    """
+
+    @staticmethod
+    def forward(ctx, keys: Tensor, values: Tensor, record: _StepRecord) -> Tensor:
+        ctx.record, ctx.values_dtype = record, values.dtype
+        return keys.view_as(keys)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_keys: Tensor) -> tuple[Tensor, Tensor | None, None]:
+        alignments, recorded = ctx.record.alignments, ctx.record.context_grads
+        if not recorded:  # no context reached what is differentiated
+            return grad_keys, None, None
+        zeros = torch.zeros_like(next(iter(recorded.values())))
+        context_grads = [recorded.get(step, zeros) for step in range(len(alignments))]
+        recorded.clear()
+        dtype = torch.promote_types(ctx.values_dtype, zeros.dtype)
+        alignments = torch.stack(alignments, dim=2).to(dtype)  # (B, T', U)
+        grad_values = alignments @ torch.stack(context_grads, dim=1).to(dtype)  # (B, T', D)
+        return grad_keys, grad_values.to(ctx.values_dtype), None
+
+
+class _NewBackwardPass(torch.autograd.Function):
+    """Identity on the speller's outputs that forgets recorded ∂L/∂c_t when a backward pass
+    starts: every gradient reaches the steps through these outputs, so this runs first, and a
+    second pass over the same graph (``retain_graph``) cannot reuse the first one's values.
+    The outputs are copies, not views, so callers may still modify them in place."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, alignments: Tensor, record: _StepRecord):
+        ctx.record = record
+        ctx.set_materialize_grads(False)
+        return logits.clone(), alignments.clone()
+
+    @staticmethod
+    def backward(ctx, grad_logits: Tensor | None, grad_alignments: Tensor | None):
+        ctx.record.context_grads.clear()
+        return grad_logits, grad_alignments, None
 
 
 class Speller(nn.Module):
@@ -165,6 +231,15 @@ class Speller(nn.Module):
             raise ValueError(f"sampling_probability must be in [0, 1], got {sampling_probability}")
         state = self.initial_state(memory)
         batch, steps = tokens_in.shape
+        record = None
+        if (
+            getattr(self.attention, "context_is_weighted_values", False)
+            and torch.is_grad_enabled()
+            and memory.values.requires_grad
+        ):  # the values' gradient once for all steps (_ValuesGradient); the same result
+            record = _StepRecord()
+            keys = _ValuesGradient.apply(memory.keys, memory.values, record)
+            memory = AttentionMemory(memory.values.detach(), keys, memory.pad_mask)
         all_logits, alignments = [], []
         tokens = tokens_in[:, 0]
         for step in range(steps):
@@ -177,4 +252,11 @@ class Speller(nn.Module):
             logits, state = self.step(tokens, state, memory)
             all_logits.append(logits)
             alignments.append(state.alignment)
-        return torch.stack(all_logits, dim=1), torch.stack(alignments, dim=1)
+            if record is not None:
+                record.alignments.append(state.alignment.detach())
+                if state.context.requires_grad:
+                    state.context.register_hook(record.context_hook(step))
+        logits, alignments = torch.stack(all_logits, dim=1), torch.stack(alignments, dim=1)
+        if record is not None:
+            logits, alignments = _NewBackwardPass.apply(logits, alignments, record)
+        return logits, alignments

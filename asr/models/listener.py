@@ -49,7 +49,7 @@ def reverse_within_lengths(x: Tensor, lens: Tensor) -> Tensor:
     time = torch.arange(frames, device=x.device)
     reversed_time = lens[:, None] - 1 - time  # (B, T)
     index = torch.where(reversed_time >= 0, reversed_time, time)  # padding maps to itself
-    # Whole frames copied by one index_select over the (B·T) rows: 1.5-3x faster forward and
+    # Whole frames copied by one index_select over the (B·T) rows: 1.4-3x faster forward and
     # backward than a gather that reads an index per element.
     rows = index + frames * torch.arange(batch, device=x.device)[:, None]  # (B, T) flat rows
     return x.reshape(batch * frames, -1).index_select(0, rows.view(-1)).view(x.shape)

@@ -105,11 +105,10 @@ class Recognizer(nn.Module):
                 **search_args,
             )
             best = [hyps[0] for hyps in beams]
-        # Crop to each utterance's own frames (a no-op where the search already did).
-        encoded_lens = self.model.listener.output_lengths(feature_lens).tolist()
+        # The search already cuts each alignment to the utterance's own frames.
         return [
-            Transcript(self.vocabulary.decode(h.tokens), h.tokens, h.score, h.alignment[:, :n])
-            for h, n in zip(best, encoded_lens, strict=True)
+            Transcript(self.vocabulary.decode(h.tokens), h.tokens, h.score, h.alignment)
+            for h in best
         ]
 
 

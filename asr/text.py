@@ -1,8 +1,16 @@
-"""Characters as tokens: text normalisation and the speller's vocabulary.
+"""Text as tokens: text normalisation and the speller's vocabulary.
 
-The vocabulary is the 26 lower-case letters, space and apostrophe, plus three special tokens:
-``<blank>`` (id 0, the CTC blank and the padding value of target tensors), ``<sos>`` (id 1, fed
-to the speller before the first character) and ``<eos>`` (id 2, emitted after the last one).
+A vocabulary spells in one of two units:
+
+- ``char`` (the default): the 26 lower-case letters, space and apostrophe; text is normalised
+  with :func:`normalize_text` and spelled one character a token.
+- ``phone``: a phone set such as TIMIT's 61 phones; a transcript is phones separated by white
+  space (``"h# sh ix hh eh"``), each phone one token, and decoding joins them with spaces.
+
+Both add three special tokens: ``<blank>`` (id 0, the CTC blank and the padding value of target
+tensors), ``<sos>`` (id 1, fed to the speller before the first token) and ``<eos>`` (id 2,
+emitted after the last one). The unit is stored in the checkpoint with the tokens; a checkpoint
+written before phones existed holds only ``characters`` and loads as a character vocabulary.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from asr.errors import TextError
 BLANK, SOS, EOS = "<blank>", "<sos>", "<eos>"
 SPECIAL_TOKENS = (BLANK, SOS, EOS)
 DEFAULT_CHARACTERS = tuple(" '" + "abcdefghijklmnopqrstuvwxyz")
+UNITS = ("char", "phone")
 
 # Typographic variants that mean the same character.
 _EQUIVALENTS = str.maketrans({"’": "'", "‘": "'", "`": "'", "-": " ", "–": " ", "—": " "})
@@ -45,58 +54,106 @@ class Vocabulary:
     "it's ok"
     >>> len(vocab)
     31
+    >>> phones = Vocabulary(["h#", "sh", "iy"], unit="phone")
+    >>> phones.encode("h# sh iy h#"), phones.decode([3, 4, 5, 3])
+    ([3, 4, 5, 3], 'h# sh iy h#')
     """
 
     blank_id = 0
     sos_id = 1
     eos_id = 2
 
-    def __init__(self, characters: Sequence[str] = DEFAULT_CHARACTERS) -> None:
-        if len(set(characters)) != len(characters):
-            raise ValueError("vocabulary characters must be distinct")
-        if any(len(ch) != 1 for ch in characters):
+    def __init__(self, units: Sequence[str] = DEFAULT_CHARACTERS, unit: str = "char") -> None:
+        if unit not in UNITS:
+            raise ValueError(f"vocabulary unit must be one of {', '.join(UNITS)}, not {unit!r}")
+        if len(set(units)) != len(units):
+            raise ValueError("vocabulary entries must be distinct")
+        if unit == "char" and any(len(ch) != 1 for ch in units):
             raise ValueError("vocabulary entries must be single characters")
-        self.characters = tuple(characters)
-        self.tokens = SPECIAL_TOKENS + self.characters
-        self._ids = {ch: i for i, ch in enumerate(self.tokens)}
+        if unit == "phone" and any(not p or p.split() != [p] or p in SPECIAL_TOKENS for p in units):
+            raise ValueError(
+                "phones must be non-empty, without white space, and not special tokens"
+            )
+        self.unit = unit
+        self.units = tuple(units)
+        self.tokens = SPECIAL_TOKENS + self.units
+        self._ids = {token: i for i, token in enumerate(self.tokens)}
+
+    @property
+    def characters(self) -> tuple[str, ...]:
+        """The spelled units (characters, or phones for a phone vocabulary)."""
+        return self.units
+
+    @classmethod
+    def from_transcripts(cls, texts: Iterable[str], unit: str = "phone") -> Vocabulary:
+        """The vocabulary of every unit in ``texts``, sorted (for a phone set read from data)."""
+        if unit == "char":
+            found = {ch for text in texts for ch in normalize_text(text)}
+        else:
+            found = {phone for text in texts for phone in text.split()}
+        return cls(sorted(found), unit=unit)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocabulary) and self.tokens == other.tokens
+        return (
+            isinstance(other, Vocabulary)
+            and self.tokens == other.tokens
+            and self.unit == other.unit
+        )
 
-    def unknown_characters(self, text: str) -> set[str]:
-        """Characters of normalised ``text`` the vocabulary cannot spell."""
-        return {ch for ch in normalize_text(text) if ch not in self._ids}
+    def split(self, text: str) -> list[str]:
+        """The units of ``text`` after normalisation: its characters, or its phones."""
+        if self.unit == "char":
+            return list(normalize_text(text))
+        return text.split()
+
+    def normalize(self, text: str) -> str:
+        """``text`` in the form this vocabulary spells and decodes it."""
+        if self.unit == "char":
+            return normalize_text(text)
+        return " ".join(text.split())
+
+    def unknown_tokens(self, text: str) -> set[str]:
+        """Units of normalised ``text`` the vocabulary cannot spell."""
+        return {unit for unit in self.split(text) if unit not in self._ids}
+
+    unknown_characters = unknown_tokens
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (normalised first), without ``<sos>``/``<eos>``.
 
-        Raises TextError naming the characters it cannot spell.
+        Raises TextError naming the units it cannot spell.
         """
-        normalized = normalize_text(text)
-        unknown = {ch for ch in normalized if ch not in self._ids}
+        units = self.split(text)
+        unknown = {unit for unit in units if unit not in self._ids}
         if unknown:
-            shown = " ".join(repr(ch) for ch in sorted(unknown))
-            raise TextError(f"text {text!r} has characters outside the vocabulary: {shown}")
-        return [self._ids[ch] for ch in normalized]
+            shown = " ".join(repr(unit) for unit in sorted(unknown))
+            kind = "characters" if self.unit == "char" else "phones"
+            raise TextError(f"text {text!r} has {kind} outside the vocabulary: {shown}")
+        return [self._ids[unit] for unit in units]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids``, stopping at ``<eos>`` and skipping the other special tokens."""
-        chars = []
+        units = []
         for i in ids:
             i = int(i)
             if i == self.eos_id:
                 break
             if i >= len(SPECIAL_TOKENS):
-                chars.append(self.tokens[i])
-        return _SPACES.sub(" ", "".join(chars)).strip()
+                units.append(self.tokens[i])
+        if self.unit == "phone":
+            return " ".join(units)
+        return _SPACES.sub(" ", "".join(units)).strip()
 
     def to_dict(self) -> dict:
-        """Plain data for a checkpoint."""
-        return {"characters": list(self.characters)}
+        """Plain data for a checkpoint; a character vocabulary keeps the original layout."""
+        if self.unit == "char":
+            return {"unit": "char", "characters": list(self.units)}
+        return {"unit": self.unit, "phones": list(self.units)}
 
     @classmethod
     def from_dict(cls, data: dict) -> Vocabulary:
-        return cls(data["characters"])
+        unit = data.get("unit", "char")  # checkpoints before phone units hold characters only
+        return cls(data["characters"] if unit == "char" else data["phones"], unit=unit)

@@ -603,7 +603,10 @@ class Transcriber:
         onsets = (start + expected * self.frame_seconds).clamp(start, end).tolist()
         log_probs = decoded.log_probs
 
-        spans = [(m.start(), m.end()) for m in re.finditer(r"[^ ]+", "".join(characters))]
+        if vocabulary.unit == "phone":  # each phone is a token and a "word"
+            spans = [(i, i + 1) for i in range(len(characters))]
+        else:
+            spans = [(m.start(), m.end()) for m in re.finditer(r"[^ ]+", "".join(characters))]
         words: list[Word] = []
         for first, last in spans:
             # A word starts where the speller looked as it spelled the space before it, the

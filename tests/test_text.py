@@ -28,3 +28,45 @@ def test_out_of_vocabulary_text_names_the_characters():
 def test_dict_round_trip():
     vocab = Vocabulary()
     assert Vocabulary.from_dict(vocab.to_dict()) == vocab
+
+
+def test_phone_vocabulary_spells_space_separated_phones():
+    vocab = Vocabulary(["h#", "sh", "iy", "ax-h"], unit="phone")
+    ids = vocab.encode("h#  sh iy ax-h h#")
+    assert ids == [3, 4, 5, 6, 3]
+    assert vocab.decode([*ids, vocab.eos_id, 4]) == "h# sh iy ax-h h#"
+    assert vocab.unknown_tokens("h# zh iy") == {"zh"}
+    with pytest.raises(TextError, match="phones outside the vocabulary: 'zh'"):
+        vocab.encode("h# zh")
+
+
+def test_phone_vocabulary_from_transcripts_is_sorted_and_round_trips():
+    vocab = Vocabulary.from_transcripts(["sh iy h#", "h# ae"], unit="phone")
+    assert vocab.units == ("ae", "h#", "iy", "sh") and vocab.unit == "phone"
+    restored = Vocabulary.from_dict(vocab.to_dict())
+    assert restored == vocab and restored.unit == "phone"
+    assert Vocabulary(["a"], unit="char") != Vocabulary(["a"], unit="phone")
+
+
+def test_checkpoints_without_a_unit_load_as_characters():
+    # The layout written before phone units existed.
+    old = {"characters": list(" '" + "abcdefghijklmnopqrstuvwxyz")}
+    vocab = Vocabulary.from_dict(old)
+    assert vocab == Vocabulary() and vocab.unit == "char"
+    assert Vocabulary().to_dict()["characters"] == old["characters"]
+
+
+@pytest.mark.parametrize(
+    "units, unit", [(["a", "a"], "char"), (["ab"], "char"), (["a b"], "phone"), (["x"], "word")]
+)
+def test_bad_vocabularies_are_refused(units, unit):
+    with pytest.raises(ValueError):
+        Vocabulary(units, unit=unit)
+
+
+def test_doctests():
+    import doctest
+
+    import asr.text
+
+    assert doctest.testmod(asr.text).failed == 0

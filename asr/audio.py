@@ -9,8 +9,12 @@ Resampling uses soxr (its "HQ" quality). Measured on the 2-core development mach
 44.1 kHz audio resample to 16 kHz in 1.9 ms with soxr against 2.8 ms with
 ``torchaudio.functional.resample``; 3 s at 22.05 kHz take 0.6 ms against 1.1 ms.
 
-Every problem with a file (missing, empty, truncated, not audio, too short) raises
-:class:`asr.errors.AudioError` with one sentence that names the file.
+``offset`` and ``duration`` read one stretch of a file (a Kaldi ``segments`` entry, a manifest
+line with offsets) without decoding the rest where the format allows seeking.
+
+Every problem with a file (missing, empty, truncated, not audio, too short, or NIST SPHERE
+compressed with shorten, as some LDC corpora ship it) raises :class:`asr.errors.AudioError` with
+one sentence that names the file.
 """
 
 from __future__ import annotations
@@ -38,19 +42,29 @@ PathLike = str | os.PathLike
 
 
 def load_audio(
-    path: PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE, *, min_samples: int = MIN_SAMPLES
+    path: PathLike,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    *,
+    min_samples: int = MIN_SAMPLES,
+    offset: float = 0.0,
+    duration: float | None = None,
 ) -> torch.Tensor:
     """Read ``path`` as a mono float32 waveform of shape (S,) at ``sample_rate`` Hz.
 
     Channels are averaged; the signal is resampled when the file's rate differs and clipped to
-    [-1, 1]. Raises AudioError when the file is missing, empty, unreadable, or shorter than
-    ``min_samples`` samples at ``sample_rate`` (by default one 25 ms frame at 16 kHz).
+    [-1, 1]. With ``offset`` (seconds) and ``duration`` (seconds, None: to the end) only that
+    stretch is read. Raises AudioError when the file is missing, empty, unreadable, shorter than
+    the offset, or shorter than ``min_samples`` samples at ``sample_rate`` (by default one 25 ms
+    frame at 16 kHz).
     """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    samples, file_rate = _read(path)  # (S, C) float32
+    if offset < 0 or (duration is not None and duration <= 0):
+        raise ValueError(f"offset must be >= 0 and duration > 0, got {offset} and {duration}")
+    samples, file_rate = _read(path, offset, duration)  # (S, C) float32
     if samples.shape[0] == 0:
-        raise AudioError(f"audio file {path} contains no samples")
+        where = f" from {offset:.2f} s on" if offset else ""
+        raise AudioError(f"audio file {path} contains no samples{where}")
     mono = samples.mean(axis=1, dtype=np.float32)  # (S,)
     mono = resample(mono, file_rate, sample_rate)
     if mono.shape[0] < min_samples:
@@ -123,24 +137,71 @@ def _check_file(path: PathLike) -> None:
         raise AudioError(f"audio file {path} is empty (0 bytes)")
 
 
-def _read(path: PathLike) -> tuple[np.ndarray, int]:
-    """Samples of shape (S, C) as float32 and the file's sample rate."""
+def _read(
+    path: PathLike, offset: float = 0.0, duration: float | None = None
+) -> tuple[np.ndarray, int]:
+    """Samples of shape (S, C) as float32 and the file's sample rate (a stretch of the file
+    when ``offset``/``duration`` in seconds are given)."""
     _check_file(path)
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-        return samples, int(rate)
+        with soundfile.SoundFile(str(path)) as file:
+            rate = int(file.samplerate)
+            start = int(round(offset * rate))
+            frames = -1 if duration is None else int(round(duration * rate))
+            if start:
+                file.seek(min(start, file.frames))
+            samples = file.read(frames, dtype="float32", always_2d=True)
+        return samples, rate
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         pass  # not a format libsndfile reads, or damaged: try librosa below
+    _refuse_compressed_sphere(path)
     try:
         import librosa
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # librosa warns before falling back to audioread
-            samples, rate = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
+            samples, rate = librosa.load(
+                str(path),
+                sr=None,
+                mono=False,
+                dtype=np.float32,
+                offset=offset,
+                duration=duration,
+            )
     except Exception as error:
         raise _unreadable(path) from error
     samples = np.atleast_2d(samples).T  # librosa gives (C, S) or (S,)
     return np.ascontiguousarray(samples, dtype=np.float32), int(rate)
+
+
+def sphere_header(path: PathLike) -> dict[str, str] | None:
+    """The fields of a NIST SPHERE header (``NIST_1A``, 1024 bytes of ``name -type value``
+    lines up to ``end_head``), or None when ``path`` is not a SPHERE file."""
+    with open(path, "rb") as file:
+        head = file.read(1024)
+    if not head.startswith(b"NIST_1A"):
+        return None
+    fields = {}
+    for line in head.decode("ascii", errors="replace").splitlines()[2:]:
+        if line.strip() == "end_head":
+            break
+        parts = line.split(maxsplit=2)
+        if len(parts) == 3:
+            fields[parts[0]] = parts[2].strip()
+    return fields
+
+
+def _refuse_compressed_sphere(path: PathLike) -> None:
+    """A clear error for SPHERE audio that libsndfile cannot decode (shorten, wavpack, ...)."""
+    header = sphere_header(path)
+    coding = (header or {}).get("sample_coding", "pcm")
+    if header is not None and coding.split(",")[0] == "pcm" and "," in coding:
+        raise AudioError(
+            f"audio file {path} is NIST SPHERE compressed with {coding.split(',', 1)[1]}, which "
+            f"las-asr does not decode; convert it to WAV first (sph2pipe -f wav IN OUT)"
+        )
+    if header is not None and coding.split(",")[0] not in ("pcm", "ulaw", "alaw"):
+        raise AudioError(f"audio file {path} is NIST SPHERE with unsupported coding {coding!r}")
 
 
 def _unreadable(path: PathLike) -> AudioError:

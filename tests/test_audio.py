@@ -150,3 +150,52 @@ def test_duration_errors_name_the_file(tmp_path):
         path = make(tmp_path)
         with pytest.raises(AudioError, match=str(path).replace(".", r"\.")):
             audio_duration(path)
+
+
+def test_offset_and_duration_read_one_stretch(tmp_path):
+    path = tmp_path / "ramp.wav"
+    ramp = (np.arange(16000) / 16000).astype(np.float32) * 0.5
+    soundfile.write(path, ramp, 16000, subtype="FLOAT")
+    stretch = load_audio(path, offset=0.25, duration=0.5)
+    assert stretch.shape == (8000,)
+    assert stretch[0].item() == pytest.approx(ramp[4000], abs=1e-6)
+    assert load_audio(path, offset=0.75).shape == (4000,)
+    with pytest.raises(AudioError, match="no samples from 2.00 s on"):
+        load_audio(path, offset=2.0)
+
+
+def write_sphere(path, samples: np.ndarray, coding: str | None = None) -> None:
+    """A NIST SPHERE file with a TIMIT-style header (1024 bytes) and little-endian PCM."""
+    fields = [
+        "database_id -s5 TIMIT",
+        "database_version -s3 1.0",
+        "utterance_id -s8 aks0_sa1",
+        "channel_count -i 1",
+        f"sample_count -i {len(samples)}",
+        "sample_rate -i 16000",
+        "sample_n_bytes -i 2",
+        "sample_byte_format -s2 01",
+        "sample_sig_bits -i 16",
+    ]
+    if coding:
+        fields.append(f"sample_coding -s{len(coding)} {coding}")
+    header = "NIST_1A\n   1024\n" + "".join(f"{f}\n" for f in fields) + "end_head\n"
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    path.write_bytes(header.encode("ascii").ljust(1024, b" ") + pcm)
+
+
+def test_timit_style_sphere_is_read(tmp_path):
+    path = tmp_path / "SA1.WAV"
+    write_sphere(path, tone(16000)[:, 0])
+    waveform = load_audio(path)
+    assert waveform.shape == (8000,) and waveform.abs().max() == pytest.approx(0.5, abs=1e-3)
+    assert audio_duration(path) == pytest.approx(0.5)
+
+
+def test_shorten_compressed_sphere_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "compressed.wv1"
+    write_sphere(path, tone(16000)[:, 0], coding="pcm,embedded-shorten-v2.00")
+    path.write_bytes(path.read_bytes()[:1024] + b"ajkg" + bytes(range(256)) * 8)
+    with pytest.raises(AudioError, match="compressed with embedded-shorten-v2.00.*sph2pipe") as e:
+        load_audio(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)

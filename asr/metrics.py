@@ -2,7 +2,16 @@
 
 Rates are corpus-level: the sum of every utterance's errors over the sum of reference lengths,
 not a mean of per-utterance rates. Words are white-space separated; characters include the single
-spaces between words (runs of white space count as one space, ends are stripped).
+spaces between words (runs of white space count as one space, ends are stripped). For a phone
+recogniser the "words" are phones, so the word error rate is the phone error rate (PER).
+
+Scoring normalises both sides the same way, with one of :data:`NORMALIZATIONS`:
+
+- ``standard``: :func:`asr.text.normalize_text` (lower case, accents and silent punctuation
+  removed, hyphens split): the form the character vocabulary spells.
+- ``none``: white space folded, nothing else (the texts are compared as they are).
+- ``timit39``: TIMIT's 61 phones folded to the 39 of Lee & Hon (1989), ``q`` removed: the
+  standard TIMIT phone error rate.
 
 >>> scores = score(["the cat sat", "a dog"], ["the cat sat down", "a fog"])
 >>> scores.wer, scores.words.insertions, scores.words.substitutions
@@ -12,7 +21,8 @@ spaces between words (runs of white space count as one space, ends are stripped)
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -116,8 +126,35 @@ def score(references: Sequence[str], hypotheses: Sequence[str]) -> Scores:
     )
 
 
-def _alignment_lines(reference: str, hypothesis: str) -> str:
-    """Three lines, REF / HYP / operations, with ``*`` for missing words and S, D, I marks."""
+NORMALIZATIONS = ("standard", "none", "timit39")
+
+
+def text_normalizer(name: str) -> Callable[[str], str]:
+    """The scoring normalisation called ``name`` (see the module docstring).
+
+    >>> text_normalizer("standard")("Hello, World!"), text_normalizer("none")(" a  B ")
+    ('hello world', 'a B')
+    >>> text_normalizer("timit39")("h# ix q ax-h pcl p h#")
+    'sil ih ah sil p sil'
+    """
+    if name == "standard":
+        from asr.text import normalize_text
+
+        return normalize_text
+    if name == "none":
+        return _clean
+    if name == "timit39":
+        from asr.corpora.timit import fold_phones
+
+        return fold_phones
+    raise UserError(
+        f"unknown text normalisation {name!r}; choose one of {', '.join(NORMALIZATIONS)}"
+    )
+
+
+def _alignment_columns(reference: str, hypothesis: str) -> list[tuple[str, str, str]]:
+    """Aligned (reference word, hypothesis word, mark) columns; ``*`` fills the missing side
+    and the mark is "", S, D or I."""
     ref_words, hyp_words = reference.split(), hypothesis.split()
     columns: list[tuple[str, str, str]] = []  # (reference word, hypothesis word, mark)
     if ref_words and hyp_words:
@@ -133,6 +170,12 @@ def _alignment_lines(reference: str, hypothesis: str) -> str:
         ref_span += ["*"] * (length - len(ref_span))
         hyp_span += ["*"] * (length - len(hyp_span))
         columns += [(r, h, marks[chunk.type]) for r, h in zip(ref_span, hyp_span, strict=True)]
+    return columns
+
+
+def _alignment_lines(reference: str, hypothesis: str) -> str:
+    """Three lines, REF / HYP / operations, with ``*`` for missing words and S, D, I marks."""
+    columns = _alignment_columns(reference, hypothesis)
     widths = [max(len(r), len(h), len(m)) for r, h, m in columns]
     rows = []
     for label, index in (("REF:", 0), ("HYP:", 1), ("    ", 2)):
@@ -159,6 +202,47 @@ def utterance_errors(reference: str, hypothesis: str) -> dict:
         "chars": dataclasses.asdict(scores.chars),
         "alignment": _alignment_lines(_clean(reference), _clean(hypothesis)),
     }
+
+
+@dataclass
+class Confusions:
+    """How often each word was substituted by each other word, deleted, and inserted."""
+
+    substitutions: Counter = dataclasses.field(default_factory=Counter)  # (ref, hyp) -> n
+    deletions: Counter = dataclasses.field(default_factory=Counter)  # ref word -> n
+    insertions: Counter = dataclasses.field(default_factory=Counter)  # hyp word -> n
+
+    def most_common(self, n: int = 20) -> dict:
+        """The ``n`` most frequent of each kind, as plain data (ties in first-seen order)."""
+        return {
+            "substitutions": [
+                {"reference": r, "hypothesis": h, "count": c}
+                for (r, h), c in self.substitutions.most_common(n)
+            ],
+            "deletions": [{"word": w, "count": c} for w, c in self.deletions.most_common(n)],
+            "insertions": [{"word": w, "count": c} for w, c in self.insertions.most_common(n)],
+        }
+
+
+def word_confusions(references: Sequence[str], hypotheses: Sequence[str]) -> Confusions:
+    """Count the word (or phone) errors of each aligned pair by what was confused.
+
+    The totals equal :func:`score`'s substitution, deletion and insertion counts.
+
+    >>> c = word_confusions(["the cat sat", "a dog"], ["the hat sat down", "dog"])
+    >>> dict(c.substitutions), dict(c.deletions), dict(c.insertions)
+    ({('cat', 'hat'): 1}, {'a': 1}, {'down': 1})
+    """
+    confusions = Confusions()
+    for reference, hypothesis in zip(references, hypotheses, strict=True):
+        for ref_word, hyp_word, mark in _alignment_columns(_clean(reference), _clean(hypothesis)):
+            if mark == "S":
+                confusions.substitutions[ref_word, hyp_word] += 1
+            elif mark == "D":
+                confusions.deletions[ref_word] += 1
+            elif mark == "I":
+                confusions.insertions[hyp_word] += 1
+    return confusions
 
 
 def read_transcripts(path: str | PathLike) -> dict[str, str]:

@@ -120,3 +120,47 @@ def test_write_rejects_ids_with_spaces(tmp_path):
 
 def test_alignment_of_an_empty_hypothesis():
     assert utterance_errors("a bb", "")["alignment"] == "REF: a bb\nHYP: * *\n     D D"
+
+
+def test_confusion_totals_equal_the_edit_counts():
+    from asr.metrics import word_confusions
+
+    refs = ["the cat sat on the mat", "a dog", "", "good morning to you"]
+    hyps = ["the hat sat on a mat mat", "", "well then", "good morning two you"]
+    scores = score(refs, hyps)
+    confusions = word_confusions(refs, hyps)
+    assert sum(confusions.substitutions.values()) == scores.words.substitutions
+    assert sum(confusions.deletions.values()) == scores.words.deletions
+    assert sum(confusions.insertions.values()) == scores.words.insertions
+    top = confusions.most_common(1)
+    assert len(top["substitutions"]) == 1 and top["substitutions"][0]["count"] == 1
+    assert {d["word"] for d in confusions.most_common()["deletions"]} == {"a", "dog"}
+
+
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("standard", "Don't STOP—believing!", "don't stop believing"),
+        ("none", "  Don't   STOP ", "Don't STOP"),
+        ("timit39", "h# q ao ax-h zh pcl p epi h#", "sil aa ah sh sil p sil sil"),
+    ],
+)
+def test_text_normalizers(name, text, expected):
+    from asr.metrics import text_normalizer
+
+    assert text_normalizer(name)(text) == expected
+
+
+def test_unknown_normalizer_is_a_user_error():
+    from asr.metrics import text_normalizer
+
+    with pytest.raises(UserError, match="unknown text normalisation 'lower'"):
+        text_normalizer("lower")
+
+
+def test_doctests():
+    import doctest
+
+    import asr.metrics
+
+    assert doctest.testmod(asr.metrics).failed == 0

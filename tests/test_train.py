@@ -17,6 +17,7 @@ from asr.errors import UserError
 from asr.evaluate import evaluate
 from asr.train import train, warmup_cosine
 from tests.e2e_corpus import make_tiny_corpus
+from tests.report_check import check_report
 
 pytestmark = pytest.mark.slow
 
@@ -42,9 +43,15 @@ def training_config(corpus: Path, exp_dir: Path, extra=()):
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory):
+def tiny_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     texts = make_tiny_corpus(root / "corpus")
+    return root, texts
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_corpus):
+    root, texts = tiny_corpus
     summary = train(training_config(root / "corpus", root / "exp"))
     return root, texts, summary
 
@@ -121,6 +128,23 @@ def test_evaluate_writes_reports_that_match_a_recomputation(trained):
         assert hyp == ref  # the model learnt these utterances exactly
         assert json.loads((folder / "scores.json").read_text())["wer"] == 0.0
     assert "| test |" in (root / "eval" / "results.md").read_text()
+    check_report(root / "eval", ["dev", "test"])
+
+
+def test_evaluate_split_without_a_manifest_is_one_clear_error(trained, tmp_path):
+    root, _, _ = trained
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "evaluate",
+            overrides=[
+                f"checkpoint={root / 'exp' / 'best.pt'}",
+                f"out_dir={tmp_path}",
+                f"data.corpus_dir={root / 'corpus'}",
+                "splits=[test,dev-other]",
+            ],
+        )
+    with pytest.raises(UserError, match="no manifest for split 'dev-other'.*dev-other.jsonl"):
+        evaluate(cfg)
 
 
 def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
@@ -187,3 +211,51 @@ def test_bad_training_utterances_are_skipped_and_counted(trained, tmp_path):
     summary = train(training_config(corpus, tmp_path / "exp", ["trainer.max_epochs=1"]))
     assert summary["skipped"] == {"unreadable audio": 2, "text outside vocabulary": 1}
     assert summary["epochs"][0]["step"] >= 1
+
+
+def test_accumulation_steps_once_per_group_and_epoch_checkpoints_are_kept(tiny_corpus, tmp_path):
+    root, _ = tiny_corpus
+    summary = train(
+        training_config(
+            root / "corpus",
+            tmp_path,
+            ["trainer.max_epochs=3", "trainer.accumulate_batches=3", "trainer.keep_checkpoints=1"],
+        )
+    )
+    # 10 batches an epoch in groups of 3: steps after batches 3, 6, 9 and the last one.
+    assert [e["step"] for e in summary["epochs"]] == [4, 8, 12]
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("epoch*.pt"))
+    best_epoch = min(summary["epochs"], key=lambda e: (e["dev_cer"], e["epoch"]))["epoch"]
+    assert kept == sorted({"epoch003.pt", f"epoch{best_epoch:03d}.pt"})
+    assert summary["selected_by"] == "dev_cer"
+    assert summary["best_dev_error"] == summary["best_dev_cer"]
+
+
+def test_cached_features_train_and_are_written_once(tiny_corpus, tmp_path):
+    root, _ = tiny_corpus
+    cache = tmp_path / "features"
+    # Two data-loading workers share the cache folder.
+    extra = ["trainer.max_epochs=2", f"data.feature_cache_dir={cache}", "data.num_workers=2"]
+    summary = train(training_config(root / "corpus", tmp_path / "exp", extra))
+    assert [e["step"] for e in summary["epochs"]] == [10, 20]
+    # 40 training lines name 4 audio files: one cache file each.
+    assert len(list(cache.rglob("*.pt"))) == 4
+
+
+def test_feature_cache_with_waveform_augmentation_is_refused(tiny_corpus, tmp_path):
+    root, _ = tiny_corpus
+    extra = ["augment=default", f"data.feature_cache_dir={tmp_path}"]
+    with pytest.raises(UserError, match="augment.waveform=null"):
+        train(training_config(root / "corpus", tmp_path / "exp", extra))
+
+
+def test_max_tokens_per_second_follows_the_ctc_layer():
+    import doctest
+
+    import asr.train
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(asr.train.max_tokens_per_second, "max_tokens_per_second"):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0

@@ -9,6 +9,10 @@ training config), ``vocabulary``, ``recognizer`` (state_dict: model weights and 
 statistics), ``metrics`` (dev scores at save time), and, for resuming, ``training`` (optimizer,
 scheduler, epoch, step, random states).
 
+Averaging (``asr average``): :func:`average_checkpoints` averages the weights of several
+checkpoints of one run (the last or the best N epochs that ``trainer.keep_checkpoints`` kept,
+:func:`select_checkpoints`), which usually scores better than any one of them.
+
 Compatibility: ``format`` says how the file is laid out, ``las_asr_version`` which model code
 wrote it. A file of another format is refused, and so is one from a newer release line than
 this one (a newer major version, or a newer minor version while the major is 0): it may build
@@ -17,10 +21,11 @@ modules this las-asr does not have. Either way the message names both versions.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,7 @@ import torch
 from asr import __version__
 from asr.errors import UserError
 from asr.recognizer import Recognizer
-from asr.text import SPECIAL_TOKENS, Vocabulary
+from asr.text import Vocabulary
 
 FORMAT = 1
 
@@ -42,8 +47,6 @@ def save_checkpoint(
     training: Mapping | None = None,
 ) -> None:
     """Write atomically: a run killed mid-write leaves the previous file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
         "format": FORMAT,
         "las_asr_version": __version__,
@@ -54,9 +57,7 @@ def save_checkpoint(
     }
     if training is not None:
         payload["training"] = dict(training)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    save_payload(path, payload)
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -166,7 +167,8 @@ def checkpoint_summary(payload: Mapping) -> dict:
         "model": config.get("model"),
         "attention": config.get("attention"),
         "features": features,
-        "vocabulary": [*SPECIAL_TOKENS, *payload["vocabulary"]["characters"]],
+        "vocabulary": list(Vocabulary.from_dict(payload["vocabulary"]).tokens),
+        "unit": payload["vocabulary"].get("unit", "char"),
         "training_data": {
             "train_manifest": data.get("train_manifest"),
             "dev_manifest": data.get("dev_manifest"),
@@ -183,3 +185,80 @@ def checkpoint_summary(payload: Mapping) -> dict:
             "step": training.get("step"),
         },
     }
+
+
+def select_checkpoints(folder: str | Path, count: int, by: str = "last") -> list[Path]:
+    """The ``count`` epoch checkpoints (``epochNNN.pt``) of ``folder`` to average.
+
+    ``by="last"``: the latest epochs; ``by="best"``: the lowest dev error, by the metric each
+    checkpoint names in ``metrics["selected_by"]`` (dev CER, or dev PER for phones). ``folder``
+    is a run's folder or its ``checkpoints/`` folder.
+    """
+    folder = Path(folder)
+    if (folder / "checkpoints").is_dir():
+        folder = folder / "checkpoints"
+    paths = sorted(folder.glob("epoch*.pt"))
+    if count < 1:
+        raise UserError(f"the number of checkpoints to average must be at least 1, got {count}")
+    if len(paths) < count:
+        raise UserError(
+            f"{folder} holds {len(paths)} epoch checkpoint(s), fewer than {count}: train with "
+            f"trainer.keep_checkpoints={count} or more"
+        )
+    if by == "last":
+        return paths[-count:]
+    if by != "best":
+        raise ValueError(f"by must be 'last' or 'best', not {by!r}")
+
+    def dev_error(path: Path) -> float:
+        metrics = read_checkpoint(path).get("metrics") or {}
+        return float(metrics.get(metrics.get("selected_by", "dev_cer"), math.inf))
+
+    return sorted(sorted(paths, key=dev_error)[:count])
+
+
+def average_checkpoints(paths: Sequence[str | Path]) -> dict:
+    """A checkpoint whose weights are the mean of ``paths``' weights (same run, same model).
+
+    Floating-point tensors are averaged in float64; other tensors (counters) come from the last
+    file. The result has the last file's config and vocabulary and no training state.
+    """
+    if not paths:
+        raise UserError("no checkpoints to average")
+    total: dict[str, torch.Tensor] = {}
+    first = None
+    payload: dict = {}
+    for path in paths:
+        payload = read_checkpoint(path)
+        state = payload["recognizer"]
+        if first is None:
+            first = payload
+        elif set(state) != set(first["recognizer"]) or payload["vocabulary"] != first["vocabulary"]:
+            raise UserError(f"{path} is not a checkpoint of the same model as {paths[0]}")
+        for name, tensor in state.items():
+            if tensor.is_floating_point():
+                if tensor.shape != first["recognizer"][name].shape:
+                    raise UserError(f"{path}: {name} has another shape than in {paths[0]}")
+                total[name] = total.get(name, 0) + tensor.double()
+            else:
+                total[name] = tensor
+    averaged = {
+        name: (value / len(paths)).to(payload["recognizer"][name].dtype)
+        if payload["recognizer"][name].is_floating_point()
+        else value
+        for name, value in total.items()
+    }
+    return {
+        **{k: v for k, v in payload.items() if k != "training"},
+        "recognizer": averaged,
+        "metrics": {"averaged_from": [str(Path(p).name) for p in paths]},
+    }
+
+
+def save_payload(path: str | Path, payload: Mapping) -> None:
+    """Write a checkpoint dictionary atomically (as :func:`save_checkpoint` does)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(dict(payload), tmp)
+    os.replace(tmp, path)

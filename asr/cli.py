@@ -4,6 +4,7 @@
     asr evaluate checkpoint=CKPT [...]   decode and score splits (Hydra overrides)
     asr transcribe --model CKPT IN...    transcribe files, folders, globs (docs/transcribe.md)
     asr score REF HYP                    WER/CER of Kaldi-style transcript files
+    asr average RUN --last N|--best N    average the weights of a run's epoch checkpoints
     asr info CKPT                        what a checkpoint holds
 
 A user's mistake (a missing file, an unknown config key, an unreadable checkpoint) is reported
@@ -175,9 +176,9 @@ def _output_names(inputs: Sequence[str]) -> dict[str, Path]:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from asr.metrics import read_transcripts, score
-    from asr.text import normalize_text
+    from asr.metrics import read_transcripts, score, text_normalizer
 
+    normalize = text_normalizer(args.normalization)
     references = read_transcripts(args.reference)
     hypotheses = read_transcripts(args.hypothesis)
     missing = sorted(set(references) - set(hypotheses))
@@ -193,8 +194,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     ids = sorted(references)
-    refs = [normalize_text(references[i]) for i in ids]
-    hyps = [normalize_text(hypotheses.get(i, "")) for i in ids]
+    refs = [normalize(references[i]) for i in ids]
+    hyps = [normalize(hypotheses.get(i, "")) for i in ids]
     scores = score(refs, hyps)
     if args.json:
         print(json.dumps(scores.as_dict(), indent=2))
@@ -209,6 +210,37 @@ def cmd_score(args: argparse.Namespace) -> int:
             f"CER {100 * scores.cer:.2f}% ({c.substitutions} sub, {c.deletions} del, "
             f"{c.insertions} ins of {c.reference_length} characters)"
         )
+    return 0
+
+
+def cmd_average(args: argparse.Namespace) -> int:
+    """Average the weights of the last or best N epoch checkpoints of a run (or listed files)."""
+    from asr.checkpoint import (
+        average_checkpoints,
+        recognizer_from_payload,
+        save_payload,
+        select_checkpoints,
+    )
+
+    sources = [Path(p) for p in args.sources]
+    if len(sources) == 1 and sources[0].is_dir():
+        if args.last is None and args.best is None:
+            raise UserError("give --last N or --best N to choose the checkpoints of a run")
+        by, count = ("last", args.last) if args.last is not None else ("best", args.best)
+        paths = select_checkpoints(sources[0], count, by)
+        default_out = sources[0] / f"average_{by}{count}.pt"
+    else:
+        if args.last is not None or args.best is not None:
+            raise UserError("--last and --best choose from a run folder; list files without them")
+        paths = sources
+        default_out = None
+    if args.out is None and default_out is None:
+        raise UserError("give --out PATH for the averaged checkpoint")
+    out = Path(args.out) if args.out is not None else default_out
+    payload = average_checkpoints(paths)
+    recognizer_from_payload(payload, out)  # the average must load
+    save_payload(out, payload)
+    print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {out}")
     return 0
 
 
@@ -322,7 +354,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("reference", help="Kaldi-style 'utt-id text' file")
     p.add_argument("hypothesis", help="Kaldi-style 'utt-id text' file")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--normalization",
+        default="standard",
+        choices=["standard", "none", "timit39"],
+        help="applied to both sides before scoring: standard (lower case, no punctuation; "
+        "default), none (white space only), timit39 (TIMIT 61 -> 39 phones)",
+    )
     p.set_defaults(func=cmd_score)
+    p = sub.add_parser(
+        "average", help="average the weights of a run's last or best N epoch checkpoints"
+    )
+    p.add_argument(
+        "sources",
+        nargs="+",
+        help="a run folder (with checkpoints/epochNNN.pt, from trainer.keep_checkpoints) or "
+        "checkpoint files",
+    )
+    choice = p.add_mutually_exclusive_group()
+    choice.add_argument("--last", type=int, default=None, metavar="N", help="the last N epochs")
+    choice.add_argument("--best", type=int, default=None, metavar="N", help="the best N by dev")
+    p.add_argument("--out", default=None, help="output file (default: RUN/average_{last,best}N.pt)")
+    p.set_defaults(func=cmd_average)
     p = sub.add_parser("info", help="show what a checkpoint holds")
     p.add_argument("checkpoint")
     p.add_argument("--json", action="store_true", help="print JSON")

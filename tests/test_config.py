@@ -21,6 +21,8 @@ MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 ATTENTIONS = sorted(p.stem for p in (CONF / "attention").glob("*.yaml"))
 AUGMENTS = sorted(p.stem for p in (CONF / "augment").glob("*.yaml"))
 DECODINGS = sorted(p.stem for p in (CONF / "decoding").glob("*.yaml"))
+DATAS = sorted(p.stem for p in (CONF / "data").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
 def compose_train(overrides=()):
@@ -39,7 +41,8 @@ def assert_keys_are_arguments(section, cls, where):
 
 
 def test_presets_exist():
-    assert {"las_tiny", "las_small", "las_base"} <= set(MODELS)
+    assert {"las_tiny", "las_small", "las_base", "las_large"} <= set(MODELS)
+    assert {"synth", "librispeech", "timit", "custom"} <= set(DATAS)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -87,3 +90,27 @@ def test_evaluate_config_composes():
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("evaluate", overrides=["checkpoint=x.pt", "decoding=beam"])
     assert cfg.decoding.beam_size == 10 and list(cfg.splits) == ["test"]
+
+
+@pytest.mark.parametrize("data", DATAS)
+def test_data_configs_have_the_same_keys(data):
+    reference = set(compose_train(["data.corpus_dir=x"]).data)
+    cfg = compose_train([f"data={data}", "data.corpus_dir=x"])
+    assert set(cfg.data) == reference
+    assert cfg.data.unit in ("char", "phone")
+    assert cfg.data.normalization in ("standard", "none", "timit39")
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiments_compose(experiment):
+    cfg = compose_train([f"+experiment={experiment}"])
+    OmegaConf.to_container(cfg.model, resolve=True)
+    assert cfg.trainer.keep_checkpoints > 0
+    assert cfg.data.train_manifest.endswith(".jsonl")
+
+
+def test_evaluate_takes_the_normalisation_of_the_data():
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        timit = compose("evaluate", overrides=["checkpoint=x.pt", "data=timit"])
+        mine = compose("evaluate", overrides=["checkpoint=x.pt", "normalization=none"])
+    assert timit.normalization == "timit39" and mine.normalization == "none"

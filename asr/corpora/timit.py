@@ -19,8 +19,8 @@ or ``.TXT``), ``dialect_region``, ``gender`` and ``sentence`` are kept too.
 
 Scoring folds both sides to the 39 phones of Lee & Hon (1989) with :func:`fold_phones`
 (``asr evaluate normalization=timit39``): the closures, ``pau``, ``epi`` and ``h#`` become
-``sil``, ``q`` is removed, and 14 other pairs merge (``FOLD_61_TO_39``). The phone error rate is
-the word error rate over those phones.
+``sil``, ``q`` is removed, and 13 other phones fold into another (``FOLD_61_TO_39``). The
+phone error rate is the word error rate over those phones.
 
     python recipes/timit/prepare.py --root /data/TIMIT --out data/timit
 """

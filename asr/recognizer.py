@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from asr.errors import UserError
 from asr.features import GlobalNormalizer, LogMelFilterbank
 from asr.models import build_model
 from asr.models.las import LAS
@@ -51,7 +52,10 @@ class DecodingOptions:
     def from_config(cls, cfg: Mapping | DictConfig) -> DecodingOptions:
         if isinstance(cfg, DictConfig):
             cfg = OmegaConf.to_container(cfg, resolve=True)
-        return cls(**cfg)
+        try:
+            return cls(**cfg)
+        except (TypeError, ValueError) as error:  # an unknown key or a bad value
+            raise UserError(f"bad decoding configuration: {error}") from None
 
 
 @dataclass
@@ -81,9 +85,14 @@ class Recognizer(nn.Module):
         """Build from a training config's ``features``, ``model`` and ``attention`` sections."""
         if isinstance(cfg, DictConfig):
             cfg = OmegaConf.to_container(cfg, resolve=True)
-        filterbank = LogMelFilterbank(**cfg["features"])
         model_cfg = {**cfg["model"], "attention": cfg["attention"]}
-        model = build_model(model_cfg, vocab_size=len(vocabulary), input_size=filterbank_size(cfg))
+        try:  # a config key the constructors do not take, or a value they refuse
+            filterbank = LogMelFilterbank(**cfg["features"])
+            model = build_model(
+                model_cfg, vocab_size=len(vocabulary), input_size=filterbank_size(cfg)
+            )
+        except (TypeError, ValueError) as error:
+            raise UserError(f"bad model configuration: {error}") from None
         return cls(model, vocabulary, filterbank, GlobalNormalizer(filterbank_size(cfg)))
 
     @property

@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from asr.errors import UserError
 from asr.features import GlobalNormalizer, LogMelFilterbank
 from asr.models import build_model
 from asr.models.las import LAS
@@ -23,19 +24,38 @@ from asr.text import Vocabulary
 
 @dataclass(frozen=True)
 class DecodingOptions:
-    """asr.search arguments; beam_size 1 means greedy search."""
+    """asr.search arguments; beam_size 1 means greedy search.
+
+    ``attention_window`` = (left, right) restricts attention at decoding time to the listener
+    frames around the previous alignment's median (Chorowski et al. 2015, §2.3), whatever the
+    model was trained with: it keeps long utterances from skipping or looping. None attends
+    wherever the model's attention does.
+    """
 
     beam_size: int = 1
     length_penalty: float = 1.0
     max_length_ratio: float = 2.0
     min_length_ratio: float = 0.0
     batch_size: int = 32
+    attention_window: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        window = self.attention_window
+        if window is not None:
+            if len(window) != 2 or min(window) < 0:
+                raise ValueError(
+                    f"attention_window must be [left, right] listener frames >= 0, got {window}"
+                )
+            object.__setattr__(self, "attention_window", (int(window[0]), int(window[1])))
 
     @classmethod
     def from_config(cls, cfg: Mapping | DictConfig) -> DecodingOptions:
         if isinstance(cfg, DictConfig):
             cfg = OmegaConf.to_container(cfg, resolve=True)
-        return cls(**cfg)
+        try:
+            return cls(**cfg)
+        except (TypeError, ValueError) as error:  # an unknown key or a bad value
+            raise UserError(f"bad decoding configuration: {error}") from None
 
 
 @dataclass
@@ -65,9 +85,14 @@ class Recognizer(nn.Module):
         """Build from a training config's ``features``, ``model`` and ``attention`` sections."""
         if isinstance(cfg, DictConfig):
             cfg = OmegaConf.to_container(cfg, resolve=True)
-        filterbank = LogMelFilterbank(**cfg["features"])
         model_cfg = {**cfg["model"], "attention": cfg["attention"]}
-        model = build_model(model_cfg, vocab_size=len(vocabulary), input_size=filterbank_size(cfg))
+        try:  # a config key the constructors do not take, or a value they refuse
+            filterbank = LogMelFilterbank(**cfg["features"])
+            model = build_model(
+                model_cfg, vocab_size=len(vocabulary), input_size=filterbank_size(cfg)
+            )
+        except (TypeError, ValueError) as error:
+            raise UserError(f"bad model configuration: {error}") from None
         return cls(model, vocabulary, filterbank, GlobalNormalizer(filterbank_size(cfg)))
 
     @property
@@ -93,18 +118,23 @@ class Recognizer(nn.Module):
             max_length_ratio=options.max_length_ratio,
             min_length_ratio=options.min_length_ratio,
         )
-        if options.beam_size <= 1:
-            best = greedy_search(self.model, features, feature_lens, **search_args)
-        else:
-            beams = beam_search(
-                self.model,
-                features,
-                feature_lens,
-                beam_size=options.beam_size,
-                length_penalty=options.length_penalty,
-                **search_args,
-            )
-            best = [hyps[0] for hyps in beams]
+        attention = self.model.speller.attention
+        trained_window, attention.decode_window = attention.decode_window, options.attention_window
+        try:
+            if options.beam_size <= 1:
+                best = greedy_search(self.model, features, feature_lens, **search_args)
+            else:
+                beams = beam_search(
+                    self.model,
+                    features,
+                    feature_lens,
+                    beam_size=options.beam_size,
+                    length_penalty=options.length_penalty,
+                    **search_args,
+                )
+                best = [hyps[0] for hyps in beams]
+        finally:
+            attention.decode_window = trained_window
         # The search already cuts each alignment to the utterance's own frames.
         return [
             Transcript(self.vocabulary.decode(h.tokens), h.tokens, h.score, h.alignment)

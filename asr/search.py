@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from asr.models.attention import head_average
 from asr.models.las import LAS
 from asr.models.speller import AttentionMemory, SpellerState
 from asr.text import Vocabulary
@@ -113,7 +114,7 @@ def greedy_search(
             score, tokens = rules.log_probs(logits, step, min_lens, max_lens).max(dim=-1)
             emitted.append(tokens)
             scores.append(score)
-            alignments.append(state.alignment)
+            alignments.append(head_average(state.alignment))
             finished = finished | (tokens == EOS_ID)
             if bool(finished.all()):  # the one host sync per step
                 break
@@ -234,7 +235,7 @@ def beam_search(
             tokens = candidate_tokens.gather(1, alive)  # (B, K)
             history_origins.append(origins)
             history_tokens.append(tokens)
-            history_alignments.append(state.alignment.view(batch, beams, -1))
+            history_alignments.append(head_average(state.alignment).view(batch, beams, -1))
 
             bound = alive_scores.max(dim=-1).values / normalizer  # (B,)
             full = finished_normalized[:, -1] > float("-inf")

@@ -102,10 +102,15 @@ def warmup_cosine(warmup_steps: int, total_steps: int, final_lr_ratio: float):
     return factor
 
 
-def fit_normalizer(recognizer: Recognizer, loader: DataLoader, device: torch.device) -> None:
+def fit_normalizer(
+    recognizer: Recognizer, loader: DataLoader, device: torch.device, progress: bool = True
+) -> None:
     """Global mean/variance of the training features (no augmentation), one pass."""
     with torch.no_grad():
-        for batch in tqdm(loader, desc="normalisation statistics", unit="batch", leave=False):
+        bar = tqdm(
+            loader, desc="normalisation statistics", unit="batch", leave=False, disable=not progress
+        )
+        for batch in bar:
             if len(batch) == 0:
                 continue
             batch = batch.to(device)
@@ -286,7 +291,12 @@ def train(cfg: DictConfig) -> dict:
             train_set.durations(), data.max_batch_seconds, data.max_batch_size, shuffle=False
         )
         one_pass = {**loader_args, "persistent_workers": False}
-        fit_normalizer(recognizer, DataLoader(train_set, batch_sampler=ordered, **one_pass), device)
+        fit_normalizer(
+            recognizer,
+            DataLoader(train_set, batch_sampler=ordered, **one_pass),
+            device,
+            progress=cfg.trainer.progress_bar,
+        )
 
     wave_aug = _maybe(WaveformAugment, cfg.augment.waveform)
     spec_aug = _maybe(SpectrogramAugment, cfg.augment.spectrogram)

@@ -544,7 +544,7 @@ class Transcriber:
             hook.remove()
         batch = len(pieces)
         if len(captured) == 1 and captured[0][1].encoded.size(0) == batch:
-            listened = captured[0][1]
+            listened = model.attend_within(captured[0][1])
         else:  # the search encoded in some other way: encode once more
             listened = model.encode(*recognizer.features(waveforms, waveform_lens))
 

@@ -4,12 +4,13 @@ import inspect
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from asr.augment import SpectrogramAugment, WaveformAugment
 from asr.features import LogMelFilterbank
-from asr.models.attention import ATTENTION_TYPES
+from asr.models.attention import ATTENTION_TYPES, Attention
 from asr.models.las import LAS
 from asr.models.listener import Listener
 from asr.models.speller import Speller
@@ -18,6 +19,7 @@ from asr.text import Vocabulary
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+MODEL_SECTIONS = ("features", "model", "attention")
 ATTENTIONS = sorted(p.stem for p in (CONF / "attention").glob("*.yaml"))
 AUGMENTS = sorted(p.stem for p in (CONF / "augment").glob("*.yaml"))
 DECODINGS = sorted(p.stem for p in (CONF / "decoding").glob("*.yaml"))
@@ -34,9 +36,9 @@ def parameters(cls) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters) - {"self"}
 
 
-def assert_keys_are_arguments(section, cls, where):
+def assert_keys_are_arguments(section, cls, where, base=None):
     keys = set(OmegaConf.to_container(section, resolve=False))
-    unknown = keys - parameters(cls)
+    unknown = keys - parameters(cls) - (parameters(base) if base else set())
     assert not unknown, f"{where} keys {sorted(unknown)} are not arguments of {cls.__name__}"
 
 
@@ -65,7 +67,8 @@ def test_attention_options_map_to_constructors(attention):
     cfg = compose_train([f"attention={attention}"])
     cls = ATTENTION_TYPES[cfg.attention.type]
     section = OmegaConf.masked_copy(cfg.attention, [k for k in cfg.attention if k != "type"])
-    assert_keys_are_arguments(section, cls, f"attention={attention}")
+    # A score function's own options, then the base class's ways of attending (**attending).
+    assert_keys_are_arguments(section, cls, f"attention={attention}", base=Attention)
 
 
 @pytest.mark.parametrize("augment", AUGMENTS)
@@ -114,3 +117,24 @@ def test_evaluate_takes_the_normalisation_of_the_data():
         timit = compose("evaluate", overrides=["checkpoint=x.pt", "data=timit"])
         mine = compose("evaluate", overrides=["checkpoint=x.pt", "normalization=none"])
     assert timit.normalization == "timit39" and mine.normalization == "none"
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_every_attention_option_builds_a_model_that_runs(attention):
+    # speller.hidden_size = 2 × listener.hidden_size, as dot and scaled_dot require.
+    cfg = compose_train(
+        [f"attention={attention}", "model=las_tiny", "model.speller.hidden_size=128"]
+    )
+    sections = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in MODEL_SECTIONS}
+    model = Recognizer.from_config(sections, Vocabulary()).model.eval()
+    features, lens = torch.randn(2, 40, 80), torch.tensor([40, 23])
+    loss = model(features, lens, torch.tensor([[5, 6, 7], [8, 9, 0]]), torch.tensor([3, 2]))
+    assert torch.isfinite(loss.loss)
+
+
+def test_self_attention_option_builds():
+    cfg = compose_train(
+        ["model=las_tiny", "model.self_attention={type:scaled_dot,num_heads:2,attention_size:32}"]
+    )
+    sections = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in MODEL_SECTIONS}
+    assert Recognizer.from_config(sections, Vocabulary()).model.self_attention is not None

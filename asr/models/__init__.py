@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from asr.models.attention import ATTENTION_TYPES, build_attention
+from asr.models.attention import ATTENTION_TYPES, SelfAttention, build_attention
 from asr.models.las import LAS, LossOutput
 from asr.models.listener import Listener, ListenerOutput
 from asr.models.speller import AttentionMemory, Speller, SpellerState
@@ -18,6 +18,7 @@ __all__ = [
     "LAS",
     "AttentionMemory",
     "Listener",
+    "SelfAttention",
     "ListenerOutput",
     "LossOutput",
     "Speller",
@@ -26,7 +27,7 @@ __all__ = [
     "build_model",
 ]
 
-_SECTIONS = ("listener", "speller", "attention")
+_SECTIONS = ("listener", "speller", "attention", "self_attention")
 _LAS_KEYS = ("ctc_weight", "ctc_layer", "label_smoothing", "sampling_probability")
 
 
@@ -36,9 +37,10 @@ def build_model(cfg: Mapping[str, Any], vocab_size: int, input_size: int) -> LAS
     ``cfg`` (a mapping or an OmegaConf ``DictConfig``) has the sections ``listener`` (Listener
     arguments but ``input_size``), ``speller`` (Speller arguments but ``vocab_size``,
     ``encoder_size`` and ``attention``) and ``attention`` (``type`` plus that type's arguments
-    but ``query_size`` and ``key_size``), and the LAS arguments ``ctc_weight``, ``ctc_layer``,
-    ``label_smoothing`` and ``sampling_probability`` at the top level. Missing sections and keys
-    take the constructors' defaults; an unknown top-level key is an error.
+    but ``query_size`` and ``key_size``), optionally ``self_attention`` (``SelfAttention``
+    arguments but ``size``; absent or null for none), and the LAS arguments ``ctc_weight``,
+    ``ctc_layer``, ``label_smoothing`` and ``sampling_probability`` at the top level. Missing
+    sections and keys take the constructors' defaults; an unknown top-level key is an error.
 
     >>> model = build_model(
     ...     {"listener": {"hidden_size": 8}, "speller": {"hidden_size": 8},
@@ -75,4 +77,15 @@ def build_model(cfg: Mapping[str, Any], vocab_size: int, input_size: int) -> LAS
         attention=attention,
         **speller_cfg,
     )
-    return LAS(listener, speller, **{key: cfg[key] for key in _LAS_KEYS if key in cfg})
+    self_attention_cfg = cfg.get("self_attention")
+    self_attention = (
+        SelfAttention(size=listener.output_size, **self_attention_cfg)
+        if self_attention_cfg is not None
+        else None
+    )
+    return LAS(
+        listener,
+        speller,
+        self_attention=self_attention,
+        **{key: cfg[key] for key in _LAS_KEYS if key in cfg},
+    )

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from asr.models.attention import SelfAttention
 from asr.models.listener import Listener, ListenerOutput, padding_mask
 from asr.models.speller import Speller
 from asr.text import Vocabulary
@@ -44,6 +45,8 @@ class LAS(nn.Module):
         label_smoothing: label smoothing of the attention cross-entropy.
         sampling_probability: scheduled-sampling probability used in training mode (evaluation
             mode always feeds the ground truth).
+        self_attention: an optional self-attention layer over the listener's top output; the
+            speller attends to its output, the CTC head still reads ``listener.layer_outputs``.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class LAS(nn.Module):
         ctc_layer: int = -1,
         label_smoothing: float = 0.1,
         sampling_probability: float = 0.1,
+        self_attention: SelfAttention | None = None,
     ) -> None:
         super().__init__()
         num_layers = len(listener.layers)
@@ -73,6 +77,7 @@ class LAS(nn.Module):
                 f"output size {listener.output_size}"
             )
         self.listener = listener
+        self.self_attention = self_attention
         self.speller = speller
         self.ctc_weight = ctc_weight
         self.ctc_layer = ctc_layer
@@ -84,8 +89,16 @@ class LAS(nn.Module):
         self.ctc_loss = nn.CTCLoss(blank=Vocabulary.blank_id, zero_infinity=True)
 
     def encode(self, features: Tensor, feature_lens: Tensor) -> ListenerOutput:
-        """Run the listener: features (B, T, F), feature_lens (B,)."""
-        return self.listener(features, feature_lens)
+        """Run the listener (and self-attention): features (B, T, F), feature_lens (B,)."""
+        return self.attend_within(self.listener(features, feature_lens))
+
+    def attend_within(self, listened: ListenerOutput) -> ListenerOutput:
+        """The listener output with ``encoded`` passed through the self-attention layer, if any."""
+        if self.self_attention is None:
+            return listened
+        return listened._replace(
+            encoded=self.self_attention(listened.encoded, listened.encoded_lens)
+        )
 
     def forward(
         self, features: Tensor, feature_lens: Tensor, targets: Tensor, target_lens: Tensor

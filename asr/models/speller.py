@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from asr.models.attention import head_average
 from asr.models.listener import padding_mask
 
 
@@ -37,7 +38,7 @@ class SpellerState(NamedTuple):
     hidden: (B, L, H) LSTM hidden states s, bottom layer first.
     cell: (B, L, H) LSTM cell states.
     context: (B, D) attention context c of the last step.
-    alignment: (B, T') attention weights α of the last step.
+    alignment: (B, T') attention weights α of the last step; (B, heads, T') with several heads.
     """
 
     hidden: Tensor
@@ -225,7 +226,7 @@ class Speller(nn.Module):
                 ``tokens_in`` with this probability.
 
         Returns:
-            logits (B, U, V) and alignments (B, U, T').
+            logits (B, U, V) and alignments (B, U, T') (averaged over heads).
         """
         if not 0.0 <= sampling_probability <= 1.0:
             raise ValueError(f"sampling_probability must be in [0, 1], got {sampling_probability}")
@@ -251,7 +252,7 @@ class Speller(nn.Module):
                     tokens = torch.where(sampled, predicted, tokens)
             logits, state = self.step(tokens, state, memory)
             all_logits.append(logits)
-            alignments.append(state.alignment)
+            alignments.append(head_average(state.alignment))
             if record is not None:
                 record.alignments.append(state.alignment.detach())
                 if state.context.requires_grad:

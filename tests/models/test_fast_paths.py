@@ -22,12 +22,12 @@ from asr.text import Vocabulary
 
 
 def reference_energies(attention: LocationAwareAttention, query, keys, prev_alignment) -> Tensor:
-    """β wᵀ tanh(W s + V h + b + U (F * α)) with F a Conv1d and U a Linear, term by term."""
-    location = attention.location_conv(prev_alignment[:, None, :])  # (B, C, T')
+    """wᵀ tanh(W s + V h + b + U (F * α)) (B, 1, T') with F a Conv1d and U a Linear, term by
+    term; prev_alignment (B, 1, T')."""
+    location = attention.location_conv(prev_alignment)  # (B, C, T')
     location = attention.location_projection(location.transpose(1, 2))  # (B, T', A)
     query = attention.query_projection(query)[:, None, :]  # (B, 1, A)
-    energies = attention.energy(torch.tanh(query + keys + location)).squeeze(-1)
-    return attention.sharpening * energies
+    return attention.energy(torch.tanh(query + keys + location)).transpose(1, 2)
 
 
 class ReferenceAttention(LocationAwareAttention):
@@ -70,7 +70,7 @@ def test_location_energies_equal_conv_then_linear(kernel_size, channels, sharpen
     query = torch.randn(3, 6, dtype=torch.double, requires_grad=True)
     keys = torch.randn(3, 9, 4, dtype=torch.double, requires_grad=True)
     scores = torch.randn(3, 9, dtype=torch.double).masked_fill(pad_mask, float("-inf"))
-    prev_alignment = torch.softmax(scores, -1).requires_grad_()
+    prev_alignment = torch.softmax(scores, -1)[:, None].requires_grad_()
 
     fast = attention.energies(query, keys, prev_alignment)
     reference = reference_energies(attention, query, keys, prev_alignment)
@@ -87,7 +87,7 @@ def test_location_energies_in_float32_match_to_float_tolerance():
     torch.manual_seed(0)
     attention = LocationAwareAttention(query_size=16, key_size=12, attention_size=32)
     query, keys = torch.randn(4, 16), torch.randn(4, 50, 32)
-    prev_alignment = torch.softmax(torch.randn(4, 50), -1)
+    prev_alignment = torch.softmax(torch.randn(4, 1, 50), -1)
     torch.testing.assert_close(
         attention.energies(query, keys, prev_alignment),
         reference_energies(attention, query, keys, prev_alignment),

@@ -22,6 +22,7 @@ as one call over the padded batch (``max_time_segments=1``), which tests check.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -100,6 +101,37 @@ def time_segments(lens: list[int], max_segments: int) -> list[Segment]:
     return best[0][1]
 
 
+# Inference batches of at most this many utterances run wide-input LSTMs on PyTorch's own CPU
+# kernel instead of oneDNN's (``run_lstm``).
+NATIVE_INFERENCE_MAX_BATCH = 8
+
+
+def run_lstm(
+    lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """``lstm(x, state)``, on the faster CPU kernel for small inference batches.
+
+    oneDNN's CPU LSTM (PyTorch's default) reads its input weights again at every time step when
+    it runs more than one utterance. With inputs wider than the hidden size (the pyramid layers:
+    frame pairs of 2H each) those weights outgrow the cache, and for 2-8 utterances without
+    gradients PyTorch's native kernel, which projects every frame's input in one matmul first,
+    was 1.3-3.4x faster on our CPU (benchmarks/README.md); from about 16 utterances, and for
+    training, oneDNN is as fast or faster. The two kernels agree to float rounding.
+    """
+    if (
+        x.device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and 1 < x.size(0) <= NATIVE_INFERENCE_MAX_BATCH
+        and x.size(-1) > lstm.hidden_size
+    ):
+        with warnings.catch_warnings():
+            # flags() also sets oneDNN's TF32 switch, which warns that it is for Intel GPUs.
+            warnings.filterwarnings("ignore", "TF32 acceleration on top of oneDNN")
+            with torch.backends.mkldnn.flags(enabled=False):
+                return lstm(x, state)
+    return lstm(x, state)
+
+
 def lstm_in_segments(lstm: nn.LSTM, x: Tensor, segments: list[Segment] | None) -> Tensor:
     """``lstm(x)`` for x (B, T, D) whose utterances are sorted by decreasing length, run segment
     by segment on the utterances still running (``time_segments``); None is one call.
@@ -107,7 +139,7 @@ def lstm_in_segments(lstm: nn.LSTM, x: Tensor, segments: list[Segment] | None) -
     Returns (B, T, H); frames that no segment computed (padding) are zero.
     """
     if segments is None:
-        return lstm(x)[0]
+        return run_lstm(lstm, x)[0]
     outputs, state = [], None
     # Split in time first: the backward pass then concatenates one gradient per segment instead
     # of filling an x-sized zero tensor for each (what slicing x[:rows, start:end] costs).
@@ -115,7 +147,7 @@ def lstm_in_segments(lstm: nn.LSTM, x: Tensor, segments: list[Segment] | None) -
     for (_, _, rows), chunk in zip(segments, chunks, strict=True):
         if state is not None:  # the first `rows` utterances carry on; the others have ended
             state = (state[0][:, :rows], state[1][:, :rows])
-        out, state = lstm(chunk[:rows], state)  # (rows, end - start, H)
+        out, state = run_lstm(lstm, chunk[:rows], state)  # (rows, end - start, H)
         outputs.append(nn.functional.pad(out, (0, 0, 0, 0, 0, x.size(0) - rows)))
     return torch.cat(outputs, dim=1)
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from asr.models import build_model
+from asr.models import listener as listener_module
 from asr.models.attention import LocationAwareAttention
 from asr.models.listener import Listener, reverse_within_lengths
 from asr.models.speller import Speller
@@ -150,6 +151,38 @@ def test_listener_in_time_segments_equals_one_call_over_the_padded_batch(dtype, 
         torch.testing.assert_close(fast_layer, reference_layer, rtol=rtol, atol=atol)
     for fast_grad, reference_grad in zip(fast_grads, reference_grads, strict=True):
         torch.testing.assert_close(fast_grad, reference_grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("lens", [[40, 40, 40, 40], [40, 31, 17], [40, 3]])
+def test_listener_inference_on_the_native_kernel_equals_onednn(lens, monkeypatch):
+    """Small inference batches run the wide (pyramid) layers on PyTorch's own LSTM kernel."""
+    torch.manual_seed(0)
+    listener = Listener(input_size=8, hidden_size=16, num_layers=1, num_pyramid_layers=2).eval()
+    features = torch.randn(len(lens), max(lens), 8, generator=torch.Generator().manual_seed(1))
+    feature_lens = torch.tensor(lens)
+    native_calls = []
+    flags = torch.backends.mkldnn.flags
+
+    def recording_flags(enabled, **kwargs):
+        native_calls.append(enabled)
+        return flags(enabled, **kwargs)
+
+    monkeypatch.setattr(torch.backends.mkldnn, "flags", recording_flags)
+    with torch.inference_mode():
+        fast = listener(features, feature_lens)
+    assert native_calls and not any(native_calls)  # oneDNN disabled for the pyramid layers
+    monkeypatch.setattr(listener_module, "NATIVE_INFERENCE_MAX_BATCH", 0)
+    native_calls.clear()
+    with torch.inference_mode():
+        reference = listener(features, feature_lens)
+    assert not native_calls
+    for (fast_layer, _), (reference_layer, _) in zip(
+        fast.layer_outputs, reference.layer_outputs, strict=True
+    ):
+        torch.testing.assert_close(fast_layer, reference_layer)
+    # Training keeps oneDNN (its backward pass is the fast one).
+    listener(features, feature_lens).encoded.sum().backward()
+    assert not native_calls
 
 
 def test_las_losses_and_gradients_equal_the_reference_attention():

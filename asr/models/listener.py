@@ -11,10 +11,18 @@ on CPU the packed LSTM's backward pass is quadratic in the sequence length
   (an odd last frame meets a zero frame) see exactly what a batch of one would.
 
 A padded batch therefore gives each utterance the same outputs and gradients as running it alone.
+
+Padding still costs time: a batch of 16 utterances of 400-1200 frames is 28% padding, and every
+LSTM runs over the longest one. The listener therefore sorts the batch by length and runs each
+LSTM in a few time segments (``time_segments``), each on the utterances still running; the
+state of those utterances carries over from one segment to the next, so the result is the same
+as one call over the padded batch (``max_time_segments=1``), which tests check.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -55,6 +63,95 @@ def reverse_within_lengths(x: Tensor, lens: Tensor) -> Tensor:
     return x.reshape(batch * frames, -1).index_select(0, rows.view(-1)).view(x.shape)
 
 
+Segment = tuple[int, int, int]  # (start frame, end frame, utterances that run in it)
+
+
+def time_segments(lens: list[int], max_segments: int) -> list[Segment]:
+    """Time segments that skip most padding, for lengths sorted in decreasing order.
+
+    Segment ``(start, end, rows)`` runs the first ``rows`` utterances, those longer than
+    ``start``, over frames ``start:end``; the segments cover ``0:max(lens)``. The boundaries are
+    the ones, among the utterances' lengths, that minimise the frames computed (padding
+    included) with at most ``max_segments`` segments (dynamic programming over the boundaries).
+
+    >>> time_segments([9, 8, 3, 2], max_segments=2)
+    [(0, 3, 4), (3, 9, 2)]
+    """
+    if any(a < b for a, b in zip(lens, lens[1:], strict=False)):
+        raise ValueError(f"time_segments needs lengths in decreasing order, got {lens}")
+    total = lens[0]
+    starts = sorted({0, *(length for length in lens if length < total)})
+    rows = [sum(length > start for length in lens) for start in starts]
+    ends = [*starts[1:], total]
+
+    # best[i]: (frames computed, segments) covering starts[i]:total with the number of segments
+    # allowed so far; best[len(starts)] is the empty rest.
+    best: list[tuple[float, list[Segment]]] = [(math.inf, [])] * len(starts) + [(0, [])]
+    for _ in range(max_segments):
+        extended = []
+        for i, start in enumerate(starts):
+            options = []
+            for j in range(i, len(starts)):  # starts[i]:ends[j], then the rest one fewer
+                rest_frames, rest = best[j + 1]
+                frames = rows[i] * (ends[j] - start) + rest_frames
+                options.append((frames, 1 + len(rest), [(start, ends[j], rows[i]), *rest]))
+            frames, _, segments = min(options, key=lambda option: option[:2])
+            extended.append((frames, segments))
+        best = [*extended, (0, [])]
+    return best[0][1]
+
+
+# Inference batches of at most this many utterances run wide-input LSTMs on PyTorch's own CPU
+# kernel instead of oneDNN's (``run_lstm``).
+NATIVE_INFERENCE_MAX_BATCH = 8
+
+
+def run_lstm(
+    lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """``lstm(x, state)``, on the faster CPU kernel for small inference batches.
+
+    oneDNN's CPU LSTM (PyTorch's default) reads its input weights again at every time step when
+    it runs more than one utterance. With inputs wider than the hidden size (the pyramid layers:
+    frame pairs of 2H each) those weights outgrow the cache, and for 2-8 utterances without
+    gradients PyTorch's native kernel, which projects every frame's input in one matmul first,
+    was 1.3-3.4x faster on our CPU (benchmarks/README.md); from about 16 utterances, and for
+    training, oneDNN is as fast or faster. The two kernels agree to float rounding.
+    """
+    if (
+        x.device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and 1 < x.size(0) <= NATIVE_INFERENCE_MAX_BATCH
+        and x.size(-1) > lstm.hidden_size
+    ):
+        with warnings.catch_warnings():
+            # flags() also sets oneDNN's TF32 switch, which warns that it is for Intel GPUs.
+            warnings.filterwarnings("ignore", "TF32 acceleration on top of oneDNN")
+            with torch.backends.mkldnn.flags(enabled=False):
+                return lstm(x, state)
+    return lstm(x, state)
+
+
+def lstm_in_segments(lstm: nn.LSTM, x: Tensor, segments: list[Segment] | None) -> Tensor:
+    """``lstm(x)`` for x (B, T, D) whose utterances are sorted by decreasing length, run segment
+    by segment on the utterances still running (``time_segments``); None is one call.
+
+    Returns (B, T, H); frames that no segment computed (padding) are zero.
+    """
+    if segments is None:
+        return run_lstm(lstm, x)[0]
+    outputs, state = [], None
+    # Split in time first: the backward pass then concatenates one gradient per segment instead
+    # of filling an x-sized zero tensor for each (what slicing x[:rows, start:end] costs).
+    chunks = x.split([end - start for start, end, _ in segments], dim=1)
+    for (_, _, rows), chunk in zip(segments, chunks, strict=True):
+        if state is not None:  # the first `rows` utterances carry on; the others have ended
+            state = (state[0][:, :rows], state[1][:, :rows])
+        out, state = run_lstm(lstm, chunk[:rows], state)  # (rows, end - start, H)
+        outputs.append(nn.functional.pad(out, (0, 0, 0, 0, 0, x.size(0) - rows)))
+    return torch.cat(outputs, dim=1)
+
+
 class BidirectionalLSTM(nn.Module):
     """One BLSTM layer, exact under padding without ``PackedSequence`` (module docstring)."""
 
@@ -63,10 +160,16 @@ class BidirectionalLSTM(nn.Module):
         self.forward_lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
         self.backward_lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
 
-    def forward(self, x: Tensor, lens: Tensor) -> Tensor:
-        """x (B, T, D_in) with padded frames zeroed, lens (B,) -> (B, T, 2H), padding zeroed."""
-        forward_out, _ = self.forward_lstm(x)  # (B, T, H)
-        backward_out, _ = self.backward_lstm(reverse_within_lengths(x, lens))
+    def forward(self, x: Tensor, lens: Tensor, segments: list[Segment] | None = None) -> Tensor:
+        """x (B, T, D_in) with padded frames zeroed, lens (B,) -> (B, T, 2H), padding zeroed.
+
+        ``segments`` (from ``time_segments``, for utterances sorted by decreasing length) runs
+        each direction segment by segment; None runs it over the whole padded batch.
+        """
+        forward_out = lstm_in_segments(self.forward_lstm, x, segments)  # (B, T, H)
+        # Reversed within lengths, every utterance's real frames still come first.
+        backward_in = reverse_within_lengths(x, lens)
+        backward_out = lstm_in_segments(self.backward_lstm, backward_in, segments)
         backward_out = reverse_within_lengths(backward_out, lens)  # (B, T, H)
         out = torch.cat([forward_out, backward_out], dim=-1)  # (B, T, 2H), a new tensor
         return out.masked_fill_(padding_mask(lens, x.size(1))[:, :, None], 0.0)  # in place
@@ -95,6 +198,9 @@ class Listener(nn.Module):
         num_layers: plain BLSTM layers at the bottom, at full frame rate.
         num_pyramid_layers: pyramidal BLSTM layers on top.
         dropout: dropout between layers (not on the top layer's output).
+        max_time_segments: run every LSTM in at most this many time segments, each on the
+            utterances still running (module docstring); 1 runs it over the padded batch. The
+            outputs are the same; with dropout, the random masks fall on the sorted batch.
 
     >>> listener = Listener(input_size=8, hidden_size=4, num_layers=1, num_pyramid_layers=2)
     >>> out = listener(torch.randn(2, 9, 8), torch.tensor([9, 5]))
@@ -109,8 +215,13 @@ class Listener(nn.Module):
         num_layers: int = 1,
         num_pyramid_layers: int = 3,
         dropout: float = 0.0,
+        max_time_segments: int = 4,
     ) -> None:
         super().__init__()
+        if max_time_segments < 1:
+            raise ValueError(
+                f"listener max_time_segments must be positive, got {max_time_segments}"
+            )
         if input_size < 1 or hidden_size < 1:
             raise ValueError(
                 f"listener input_size and hidden_size must be positive, "
@@ -128,6 +239,7 @@ class Listener(nn.Module):
         self.num_layers = num_layers
         self.num_pyramid_layers = num_pyramid_layers
         self.output_size = 2 * hidden_size
+        self.max_time_segments = max_time_segments
 
         self.is_pyramid = [False] * num_layers + [True] * num_pyramid_layers
         layers = []
@@ -157,12 +269,32 @@ class Listener(nn.Module):
         """
         lens = feature_lens.to(features.device)
         x = features.masked_fill(padding_mask(lens, features.size(1))[:, :, None], 0.0)
+        order = host_lens = None
+        if self.max_time_segments > 1:  # sort by decreasing length, for time_segments
+            host_lens = feature_lens.tolist()  # one read of the lengths per batch
+            ranking = sorted(range(len(host_lens)), key=lambda b: -host_lens[b])
+            host_lens = [host_lens[b] for b in ranking]
+            if ranking != sorted(ranking):
+                order = torch.tensor(ranking, device=x.device)
+                x, lens = x.index_select(0, order), lens.index_select(0, order)
         layer_outputs = []
         for index, (layer, pyramid) in enumerate(zip(self.layers, self.is_pyramid, strict=True)):
             if index > 0:
                 x = self.dropout(x)  # dropout between layers; dropped-out padding stays zero
             if pyramid:
                 x, lens = concatenate_frame_pairs(x, lens)  # (B, T_l / 2, 2 * D)
-            x = layer(x, lens)  # (B, T_l, 2H), padding zeroed
+            segments = None
+            if host_lens is not None:
+                host_lens = [(length + 1) // 2 for length in host_lens] if pyramid else host_lens
+                segments = time_segments(host_lens, self.max_time_segments)
+            x = layer(x, lens, segments)  # (B, T_l, 2H), padding zeroed
             layer_outputs.append((x, lens))
+        if order is not None:  # back to the caller's order
+            inverse = torch.empty_like(order)
+            inverse[order] = torch.arange(len(order), device=order.device)
+            layer_outputs = [
+                (output.index_select(0, inverse), output_lens.index_select(0, inverse))
+                for output, output_lens in layer_outputs
+            ]
+            x, lens = layer_outputs[-1]
         return ListenerOutput(x, lens, tuple(layer_outputs))

@@ -2,8 +2,10 @@
 
 Each reference below is the earlier, literal implementation: the location features as a Conv1d
 followed by a Linear (Chorowski et al. 2015, eq. 7-8), the listener's within-length reversal as a
-per-element gather, the attention values' gradient accumulated by autograd step by step, and the
-beam search's back-pointers against re-scoring each hypothesis by teacher forcing.
+per-element gather, its LSTMs as one call over the whole padded batch (``max_time_segments=1``)
+instead of length-sorted time segments, the attention values' gradient accumulated by autograd
+step by step, and the beam search's back-pointers against re-scoring each hypothesis by teacher
+forcing.
 ``benchmarks/README.md`` reports the speed of both.
 """
 
@@ -14,8 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from asr.models import build_model
+from asr.models import listener as listener_module
 from asr.models.attention import LocationAwareAttention
-from asr.models.listener import reverse_within_lengths
+from asr.models.listener import Listener, reverse_within_lengths
 from asr.models.speller import Speller
 from asr.search import beam_search
 from asr.text import Vocabulary
@@ -112,6 +115,74 @@ def test_reversal_of_a_transposed_view():
     x = torch.randn(5, 2, 3).transpose(0, 1)
     assert not x.is_contiguous()
     assert torch.equal(reverse_within_lengths(x, lens), reference_reverse(x, lens))
+
+
+@pytest.mark.parametrize(
+    "dtype, lens, rtol, atol",
+    [
+        (torch.double, [37, 9, 64, 21, 64, 1, 50], 0, 1e-12),  # PyTorch's native LSTM kernels
+        (torch.float, [37, 9, 64, 21, 64, 1, 50], 1.3e-6, 1e-5),  # oneDNN's on CPU
+        (torch.double, [30, 24, 11], 0, 1e-12),  # already sorted: no reordering
+    ],
+)
+def test_listener_in_time_segments_equals_one_call_over_the_padded_batch(dtype, lens, rtol, atol):
+    torch.manual_seed(0)
+    fast = Listener(input_size=5, hidden_size=6, num_layers=1, num_pyramid_layers=3).to(dtype)
+    reference = copy.deepcopy(fast)
+    reference.max_time_segments = 1
+    generator = torch.Generator().manual_seed(1)
+    features = torch.randn(len(lens), max(lens), 5, generator=generator).to(dtype)
+    feature_lens = torch.tensor(lens)
+    for b, length in enumerate(lens):
+        features[b, length:] = 100.0  # garbage in the padding must not leak
+    outputs = []
+    for listener in (fast, reference):
+        x = features.clone().requires_grad_()
+        out = listener(x, feature_lens)
+        layers = torch.cat([output.flatten(1) for output, _ in out.layer_outputs], dim=1)
+        grads = gradients(layers, [x, *listener.parameters()])
+        outputs.append((out, grads))
+    (fast_out, fast_grads), (reference_out, reference_grads) = outputs
+    assert fast_out.encoded is fast_out.layer_outputs[-1][0]
+    for (fast_layer, fast_lens), (reference_layer, reference_lens) in zip(
+        fast_out.layer_outputs, reference_out.layer_outputs, strict=True
+    ):
+        assert torch.equal(fast_lens, reference_lens)
+        torch.testing.assert_close(fast_layer, reference_layer, rtol=rtol, atol=atol)
+    for fast_grad, reference_grad in zip(fast_grads, reference_grads, strict=True):
+        torch.testing.assert_close(fast_grad, reference_grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("lens", [[40, 40, 40, 40], [40, 31, 17], [40, 3]])
+def test_listener_inference_on_the_native_kernel_equals_onednn(lens, monkeypatch):
+    """Small inference batches run the wide (pyramid) layers on PyTorch's own LSTM kernel."""
+    torch.manual_seed(0)
+    listener = Listener(input_size=8, hidden_size=16, num_layers=1, num_pyramid_layers=2).eval()
+    features = torch.randn(len(lens), max(lens), 8, generator=torch.Generator().manual_seed(1))
+    feature_lens = torch.tensor(lens)
+    native_calls = []
+    flags = torch.backends.mkldnn.flags
+
+    def recording_flags(enabled, **kwargs):
+        native_calls.append(enabled)
+        return flags(enabled, **kwargs)
+
+    monkeypatch.setattr(torch.backends.mkldnn, "flags", recording_flags)
+    with torch.inference_mode():
+        fast = listener(features, feature_lens)
+    assert native_calls and not any(native_calls)  # oneDNN disabled for the pyramid layers
+    monkeypatch.setattr(listener_module, "NATIVE_INFERENCE_MAX_BATCH", 0)
+    native_calls.clear()
+    with torch.inference_mode():
+        reference = listener(features, feature_lens)
+    assert not native_calls
+    for (fast_layer, _), (reference_layer, _) in zip(
+        fast.layer_outputs, reference.layer_outputs, strict=True
+    ):
+        torch.testing.assert_close(fast_layer, reference_layer)
+    # Training keeps oneDNN (its backward pass is the fast one).
+    listener(features, feature_lens).encoded.sum().backward()
+    assert not native_calls
 
 
 def test_las_losses_and_gradients_equal_the_reference_attention():

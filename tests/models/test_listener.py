@@ -1,7 +1,15 @@
+import itertools
+import random
+
 import pytest
 import torch
 
-from asr.models.listener import Listener, concatenate_frame_pairs, reverse_within_lengths
+from asr.models.listener import (
+    Listener,
+    concatenate_frame_pairs,
+    reverse_within_lengths,
+    time_segments,
+)
 
 
 def padded_batch(lens, feature_size=5, seed=0):
@@ -88,3 +96,44 @@ def test_dropout_only_between_layers_and_validation():
         Listener(num_layers=0, num_pyramid_layers=0)
     with pytest.raises(ValueError, match="dropout"):
         Listener(dropout=1.0)
+
+
+def brute_force_frames(lens: list[int], max_segments: int) -> int:
+    """Fewest frames computed over every choice of at most max_segments - 1 inner boundaries."""
+    candidates = sorted({length for length in lens if length < lens[0]})
+    best = None
+    for count in range(min(max_segments, len(candidates) + 1)):
+        for inner in itertools.combinations(candidates, count):
+            bounds = [0, *inner, lens[0]]
+            frames = sum(
+                sum(length > start for length in lens) * (end - start)
+                for start, end in itertools.pairwise(bounds)
+            )
+            best = frames if best is None else min(best, frames)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_time_segments_cover_the_batch_and_compute_the_fewest_frames(seed):
+    rng = random.Random(seed)
+    lens = sorted((rng.randint(1, 30) for _ in range(rng.randint(1, 9))), reverse=True)
+    max_segments = rng.randint(1, 5)
+    segments = time_segments(lens, max_segments)
+    assert 1 <= len(segments) <= max_segments
+    assert segments[0][0] == 0 and segments[-1][1] == lens[0]
+    for (_, end, _), (start, _, _) in itertools.pairwise(segments):
+        assert end == start
+    for start, end, rows in segments:
+        assert start < end
+        assert rows == sum(length > start for length in lens)  # every running utterance
+    frames = sum(rows * (end - start) for start, end, rows in segments)
+    assert frames == brute_force_frames(lens, max_segments)
+
+
+def test_time_segments_validation():
+    assert time_segments([5, 5, 5], 4) == [(0, 5, 3)]
+    assert time_segments([9, 8, 3, 2], 1) == [(0, 9, 4)]
+    with pytest.raises(ValueError, match="decreasing"):
+        time_segments([2, 9], 2)
+    with pytest.raises(ValueError, match="max_time_segments"):
+        Listener(max_time_segments=0)

@@ -1,0 +1,92 @@
+"""benchmarks/peers.py at toy sizes: it runs, its checks hold and its FLOP count is right.
+
+SpeechBrain and ESPnet are optional (``pip install -e '.[bench]'``); their cases are skipped
+without them.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import peers  # noqa: E402
+
+TOY = [
+    "--batch-size", "3", "--min-frames", "30", "--max-frames", "70", "--hidden-size", "16",
+    "--warmup", "0", "--train-steps", "2", "--espnet-train-steps", "1",
+    "--decode-utterances", "2", "--decode-frames", "64", "--steps", "5", "--beam-size", "3",
+    "--decode-repeats", "1",
+]  # fmt: skip
+
+
+def test_peers_runs_and_reports_every_system(tmp_path, capsys):
+    systems = "las-asr,las-asr-baseline,pytorch"
+    results = peers.main([*TOY, "--systems", systems, "--json", str(tmp_path / "r.json")])
+    table = capsys.readouterr().out
+    for name in systems.split(","):
+        assert f"| {name} |" in table
+        entry = results["systems"][name]
+        assert entry["train"]["steps"] == 2
+        assert entry["train"]["gflop_per_step"] > 0
+        assert entry["greedy"]["real_time_factor"]["median"] > 0
+        assert entry["beam"]["real_time_factor"]["median"] > 0
+    assert json.loads((tmp_path / "r.json").read_text())["setup"]["workload"]["steps"] == 5
+
+
+def baddbmm_flops(input_shape, batch1_shape, batch2_shape, *args, out_shape=None, **kwargs):
+    batch, rows, inner = batch1_shape
+    return 2 * batch * rows * inner * batch2_shape[-1]
+
+
+@pytest.mark.parametrize("name", ["las-asr", "pytorch"])
+def test_step_flops_equal_what_pytorch_counts(name):
+    """The analytic per-step count equals torch's count of one speller step (one utterance)."""
+    workload = peers.Workload(hidden_size=8, location_kernel_size=5, symbols=6)
+    system = peers.SYSTEM_CLASSES[name](workload, torch.device("cpu"))
+    model = system.model.eval()
+    frames = 13
+    with torch.no_grad():
+        encoded = torch.randn(1, frames, 2 * workload.hidden_size)
+        # las-asr accumulates U f in place, which FlopCounterMode does not count by itself.
+        counter = FlopCounterMode(
+            display=False, custom_mapping={torch.ops.aten.baddbmm_: baddbmm_flops}
+        )
+        with counter:
+            memory = model.speller.memory(encoded, torch.tensor([frames]))
+        assert counter.get_total_flops() == system.keys_flops(frames)
+        state = model.speller.initial_state(memory)
+        with counter:
+            model.speller.step(torch.tensor([1]), state, memory)
+    assert counter.get_total_flops() == system.step_flops(frames)
+
+
+def test_training_flops_by_hand():
+    workload = peers.Workload(hidden_size=8, listener_layers=2, location_kernel_size=3)
+    system = peers.SYSTEM_CLASSES["las-asr"](workload, torch.device("cpu"))
+    # 5 frames and 2 characters: BLSTM 80 -> 8 on 5 frames, BLSTM 32 -> 8 on 3 frame pairs.
+    encoder = 2 * 2 * 4 * 8 * (80 + 8) * 5 + 2 * 2 * 4 * 8 * (32 + 8) * 3
+    assert system.encoder_flops(5) == (encoder, 3)
+    expected = encoder + system.keys_flops(3) + 3 * system.step_flops(3)  # 2 characters + <eos>
+    assert system.forward_flops([5], [2]) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["speechbrain", "espnet"])
+def test_peers_runs_the_optional_peers(name, capsys):
+    if importlib.util.find_spec(name) is None:
+        pytest.skip(f"{name} is not installed")
+    results = peers.main([*TOY, "--systems", f"las-asr,{name}"])
+    assert {"train", "greedy", "beam"} <= set(results["systems"][name])
+    assert f"| {name} |" in capsys.readouterr().out
+
+
+def test_a_missing_peer_is_listed_as_skipped(monkeypatch, capsys):
+    monkeypatch.setattr(peers, "installed", lambda name: name != "speechbrain")
+    results = peers.main([*TOY, "--systems", "las-asr,speechbrain", "--phases", "greedy"])
+    assert "speechbrain" in results["skipped"]
+    assert "| speechbrain | not installed" in capsys.readouterr().out

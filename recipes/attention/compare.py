@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -78,6 +79,49 @@ def decode(recognizer, utterances, options, device, name):
     return decoded, seconds / sum(d.duration for d in decoded)
 
 
+@dataclass
+class Panel:
+    """What the alignment figure needs of a transcript."""
+
+    text: str
+    alignment: torch.Tensor  # (U + 1, T')
+
+
+def evaluate_run(run, recognizer, test, concat, shown, options, device, out):
+    """The table row of one run, and its transcript of the figure's utterance."""
+    summary = json.loads((run / "summary.json").read_text())
+    decoded, rtf = decode(recognizer, test, options, device, f"{run.name} test")
+    scores = score([d.reference for d in decoded], [d.hypothesis for d in decoded])
+    by_length = {}
+    for low, high in BUCKETS:
+        inside = [d for d in decoded if low <= d.duration < high]
+        bucket = score([d.reference for d in inside], [d.hypothesis for d in inside])
+        name = f">= {low:g} s" if high == float("inf") else f"{low:g}-{high:g} s"
+        by_length[name] = {"wer": bucket.wer if inside else None, "utterances": len(inside)}
+    decoded_long, _ = decode(recognizer, concat, options, device, f"{run.name} concat3")
+    long_scores = score([d.reference for d in decoded_long], [d.hypothesis for d in decoded_long])
+    for split, results in (("test", decoded), ("concat3", decoded_long)):
+        write_transcripts(out / run.name / f"{split}.hyp", {d.id: d.hypothesis for d in results})
+    row = {
+        "mechanism": run.name,
+        "test_wer": scores.wer,
+        "test_cer": scores.cer,
+        "wer_by_duration": by_length,
+        "concat3_wer": long_scores.wer,
+        "concat3_cer": long_scores.cer,
+        "train_minutes": summary["train_minutes"],
+        "epochs": len(summary["epochs"]),
+        "best_dev_cer": summary["best_dev_cer"],
+        "decode_rtf": rtf,
+        "parameters": sum(p.numel() for p in recognizer.model.parameters()),
+    }
+    audio = load_audio(shown.audio, recognizer.sample_rate).to(device)
+    (transcript,) = recognizer.transcribe_batch(
+        audio[None], torch.tensor([len(audio)], device=device), options
+    )
+    return row, {"text": transcript.text, "alignment": transcript.alignment.float().contiguous()}
+
+
 def main() -> None:
     args = parse_args()
     corpus, out = Path(args.corpus), Path(args.out)
@@ -92,60 +136,35 @@ def main() -> None:
 
     rows, panels, concat = [], [], None
     for run in sorted(Path(r) for r in args.runs):
-        if not (run / "best.pt").exists():
-            print(f"skipping {run}: no best.pt")
+        if not (run / "summary.json").exists():  # written when training ends
+            print(f"skipping {run}: training has not finished")
             continue
-        recognizer = load_recognizer(run / "best.pt", device).eval()
-        if concat is None:
-            concat = concatenated_test_set(test, longest_train, out, recognizer.sample_rate)
-        summary = json.loads((run / "summary.json").read_text())
-        decoded, rtf = decode(recognizer, test, options, device, f"{run.name} test")
-        refs, hyps = [d.reference for d in decoded], [d.hypothesis for d in decoded]
-        scores = score(refs, hyps)
-        by_length = {}
-        for low, high in BUCKETS:
-            inside = [d for d in decoded if low <= d.duration < high]
-            bucket = score([d.reference for d in inside], [d.hypothesis for d in inside])
-            name = f">= {low:g} s" if high == float("inf") else f"{low:g}-{high:g} s"
-            wer = bucket.wer if inside else None
-            by_length[name] = {"wer": wer, "utterances": len(inside)}
-        decoded_long, _ = decode(recognizer, concat, options, device, f"{run.name} concat3")
-        long_scores = score(
-            [d.reference for d in decoded_long], [d.hypothesis for d in decoded_long]
-        )
-        for split, results in (("test", decoded), ("concat3", decoded_long)):
-            write_transcripts(
-                out / run.name / f"{split}.hyp", {d.id: d.hypothesis for d in results}
-            )
-        rows.append(
-            {
-                "mechanism": run.name,
-                "test_wer": scores.wer,
-                "test_cer": scores.cer,
-                "wer_by_duration": by_length,
-                "concat3_wer": long_scores.wer,
-                "concat3_cer": long_scores.cer,
-                "train_minutes": summary["train_minutes"],
-                "epochs": len(summary["epochs"]),
-                "best_dev_cer": summary["best_dev_cer"],
-                "decode_rtf": rtf,
-                "parameters": sum(p.numel() for p in recognizer.model.parameters()),
-            }
-        )
-        audio = load_audio(shown.audio, recognizer.sample_rate).to(device)
-        (transcript,) = recognizer.transcribe_batch(
-            audio[None], torch.tensor([len(audio)], device=device), options
-        )
-        panels.append((run.name, transcript))
+        cached = out / run.name / "row.json", out / run.name / "figure.pt"
+        if (
+            all(path.exists() for path in cached)
+            and min(path.stat().st_mtime for path in cached) > (run / "best.pt").stat().st_mtime
+        ):  # decoded already, and the model is unchanged
+            row = json.loads(cached[0].read_text())
+            figure = torch.load(cached[1], weights_only=True)
+        else:
+            recognizer = load_recognizer(run / "best.pt", device).eval()
+            if concat is None:
+                concat = concatenated_test_set(test, longest_train, out, recognizer.sample_rate)
+            row, figure = evaluate_run(run, recognizer, test, concat, shown, options, device, out)
+            cached[0].write_text(json.dumps(row, indent=2))
+            torch.save(figure, cached[1])
+        rows.append(row)
+        panels.append((run.name, Panel(figure["text"], figure["alignment"])))
         print(
-            f"{run.name}: test WER {scores.wer:.2%} CER {scores.cer:.2%}, "
-            f"concat3 WER {long_scores.wer:.2%}, RTF {rtf:.4f}"
+            f"{run.name}: test WER {row['test_wer']:.2%} CER {row['test_cer']:.2%}, "
+            f"concat3 WER {row['concat3_wer']:.2%}, RTF {row['decode_rtf']:.4f}"
         )
 
+    concat = read_manifest(out / "concat3.jsonl") if concat is None else concat
     table = {
         "corpus": str(corpus),
         "test_utterances": len(test),
-        "concat3_utterances": len(concat or []),
+        "concat3_utterances": len(concat),
         "longest_train_seconds": longest_train,
         "figure_utterance": {"id": shown.id, "text": shown.text},
         "runs": rows,

@@ -105,15 +105,34 @@ def voice_splits(
     return voices
 
 
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+TEXTS = ("sentences", "digits")
+
+
+def generate_digit_strings(count: int, seed: int = 0) -> list[str]:
+    """``count`` distinct strings of 1-7 spoken digits ("four oh two" style, with "zero"), in a
+    seeded order: a small, fast-to-learn task (like TIDIGITS) whose concatenations test whether
+    attention keeps its place among repeated, similar words."""
+    rng = random.Random(f"digits-{seed}")
+    strings: dict[str, None] = {}
+    while len(strings) < count:
+        length = rng.randint(1, 7)
+        strings[" ".join(rng.choice(DIGITS) for _ in range(length))] = None
+    return list(strings)
+
+
 def plan_utterances(
-    sizes: dict[str, int], voices: dict[str, list[Voice]], seed: int
+    sizes: dict[str, int], voices: dict[str, list[Voice]], seed: int, text: str = "sentences"
 ) -> dict[str, list[tuple[str, str, Voice]]]:
     """(id, written sentence, voice) of every utterance of each split.
 
     Sentences are drawn once for the whole corpus and dealt out to test, dev and train in
     turn, so no sentence is in two splits; each is spoken by one or two different voices.
+    ``text`` is "sentences" (everyday English) or "digits" (``generate_digit_strings``).
     """
-    sentences = iter(generate_sentences(sum(sizes[split] for split in SPLITS), seed=seed))
+    count = sum(sizes[split] for split in SPLITS)
+    generate = generate_sentences if text == "sentences" else generate_digit_strings
+    sentences = iter(generate(count, seed=seed))
     rng = random.Random(f"plan-{seed}")
     plan: dict[str, list[tuple[str, str, Voice]]] = {}
     for split in ("test", "dev", "train"):
@@ -129,15 +148,22 @@ def plan_utterances(
 
 
 def build_corpus(
-    out_dir: str | os.PathLike, size: str = "small", seed: int = 0, num_workers: int = 2
+    out_dir: str | os.PathLike,
+    size: str = "small",
+    seed: int = 0,
+    num_workers: int = 2,
+    text: str = "sentences",
 ) -> dict:
     """Synthesise the corpus of ``size`` into ``out_dir`` and return its summary (corpus.json).
 
     Reuses an existing corpus built with the same parameters. ``num_workers`` processes
-    synthesise in parallel (1: in this process); the result does not depend on it.
+    synthesise in parallel (1: in this process); the result does not depend on it. ``text``
+    picks what is said: "sentences" (everyday English, the default) or "digits".
     """
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
+    if text not in TEXTS:
+        raise ValueError(f"text must be one of {', '.join(TEXTS)}, got {text!r}")
     out_dir = Path(out_dir)
     synthesizer = EspeakSynthesizer()
     accents = synthesizer.english_languages()
@@ -151,6 +177,8 @@ def build_corpus(
         "variants": variants,
         "espeak_version": synthesizer.version(),
     }
+    if text != "sentences":  # so that corpora built before this option still match
+        params["text"] = text
     summary = _cached_summary(out_dir, params)
     if summary is not None:
         print(f"reusing corpus at {out_dir}")
@@ -158,7 +186,7 @@ def build_corpus(
 
     started = time.perf_counter()
     voices = voice_splits(accents, variants, SIZES[size]["settings_per_pair"], seed)
-    plan = plan_utterances(SIZES[size], voices, seed)
+    plan = plan_utterances(SIZES[size], voices, seed, text)
     for split in SPLITS:
         shutil.rmtree(out_dir / "wav" / split, ignore_errors=True)
         (out_dir / "wav" / split).mkdir(parents=True)
@@ -294,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--size", default="small", choices=list(SIZES), help="corpus size")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--text", default="sentences", choices=TEXTS, help="what is said")
     parser.add_argument(
         "--workers",
         type=int,
@@ -301,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         help="synthesis processes (default: 2, or 1 on a one-core machine)",
     )
     args = parser.parse_args(argv)
-    summary = build_corpus(args.out, size=args.size, seed=args.seed, num_workers=args.workers)
+    summary = build_corpus(
+        args.out, size=args.size, seed=args.seed, num_workers=args.workers, text=args.text
+    )
     print(_format_summary(summary))
     return 0
 

@@ -2,7 +2,8 @@
 # Train every attention mechanism with one model (conf/model/las_compare.yaml) and one budget on
 # the project's synthetic corpus, then compare them on its test split (recipes/attention/README.md).
 #   bash recipes/attention/run.sh [extra hydra overrides for every training run]
-# Environment: SIZE (default small), SEED (0), EPOCHS (5), TRAIN_UTTERANCES (train on the first N
+# Environment: TEXT (sentences: everyday English, the default; digits: spoken digit strings, a
+# task small enough to converge on a CPU), SIZE (default small), SEED (0), EPOCHS (5), TRAIN_UTTERANCES (train on the first N
 # training utterances, default 2000 of 6000, so that all 17 runs fit a 2-core machine in about an
 # hour and a half; "all" for every one), JOBS (parallel training processes, default 1; with 2
 # each uses one thread, which suits 2 CPU cores better than one job on both), MECHANISMS
@@ -10,20 +11,22 @@
 # budget and epochs. Runs resume from last.pt, so rerunning after an interruption continues.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+TEXT=${TEXT:-sentences}
 SIZE=${SIZE:-small}
 SEED=${SEED:-0}
 EPOCHS=${EPOCHS:-5}
 TRAIN_UTTERANCES=${TRAIN_UTTERANCES:-2000}
 JOBS=${JOBS:-1}
-CORPUS=data/synth_${SIZE}_seed${SEED}
-SWEEP=exp/attention_${SIZE}_${TRAIN_UTTERANCES}
+if [ "$TEXT" = sentences ]; then CORPUS=data/synth_${SIZE}_seed${SEED}; else CORPUS=data/${TEXT}_${SIZE}_seed${SEED}; fi
+SWEEP=exp/attention_${TEXT}_${SIZE}_${TRAIN_UTTERANCES}
 ALL=content,additive,location_base,general,dot,scaled_dot,location,multihead_additive,multihead_scaled_dot,multihead_location,local_window,local_gaussian,hard,smooth_location,sharp_location,none
 MECHANISMS=${MECHANISMS:-$ALL}
 SELF_ATTENTION='{type:scaled_dot,num_heads:4,attention_size:128}'
 
 mkdir -p exp
 echo "== corpus ($CORPUS)"
-python recipes/synth/prepare.py --out "$CORPUS" --size "$SIZE" --seed "$SEED" --workers "${WORKERS:-2}"
+python recipes/synth/prepare.py --out "$CORPUS" --size "$SIZE" --seed "$SEED" --text "$TEXT" \
+    --workers "${WORKERS:-2}"
 
 TRAIN=$CORPUS/train.jsonl
 if [ "$TRAIN_UTTERANCES" != all ]; then

@@ -9,10 +9,12 @@ import pytest
 
 from asr.audio import audio_duration, load_audio
 from asr.corpora.synthetic import (
+    DIGITS,
     SIZES,
     SPLITS,
     VARIANTS,
     build_corpus,
+    generate_digit_strings,
     main,
     voice_splits,
 )
@@ -116,3 +118,23 @@ def test_deterministic_across_builds_and_workers(corpus, tmp_path):
         assert (tmp_path / f"{split}.jsonl").read_text() == (out / f"{split}.jsonl").read_text()
     first = read_manifest(out, "test")[0]["audio"]
     assert (tmp_path / first).read_bytes() == (out / first).read_bytes()
+
+
+def test_digit_strings_are_distinct_digit_words_and_seeded():
+    strings = generate_digit_strings(500, seed=3)
+    assert len(set(strings)) == 500 and strings == generate_digit_strings(500, seed=3)
+    assert all(1 <= len(s.split()) <= 7 and set(s.split()) <= set(DIGITS) for s in strings)
+    assert strings != generate_digit_strings(500, seed=4)
+
+
+def test_digits_corpus(tmp_path):
+    summary = build_corpus(tmp_path, size="tiny", seed=0, num_workers=1, text="digits")
+    assert summary["params"]["text"] == "digits"
+    words = {
+        w for split in SPLITS for u in read_manifest(tmp_path, split) for w in u["text"].split()
+    }
+    assert words <= set(DIGITS)
+    test = {u["text"] for u in read_manifest(tmp_path, "test")}
+    assert not test & {u["text"] for u in read_manifest(tmp_path, "train")}
+    with pytest.raises(ValueError, match="text must be one of sentences, digits"):
+        build_corpus(tmp_path / "x", size="tiny", text="poems")

@@ -142,14 +142,18 @@ def lstm_in_segments(lstm: nn.LSTM, x: Tensor, segments: list[Segment] | None) -
         return run_lstm(lstm, x)[0]
     outputs, state = [], None
     # Split in time first: the backward pass then concatenates one gradient per segment instead
-    # of filling an x-sized zero tensor for each (what slicing x[:rows, start:end] costs).
-    chunks = x.split([end - start for start, end, _ in segments], dim=1)
-    for (_, _, rows), chunk in zip(segments, chunks, strict=True):
+    # of filling an x-sized zero tensor for each (what slicing x[:rows, start:end] costs). A
+    # batch padded past its longest utterance leaves frames no segment covers: all padding.
+    sizes = [end - start for start, end, _ in segments]
+    uncovered = x.size(1) - sum(sizes)
+    chunks = x.split([*sizes, uncovered] if uncovered else sizes, dim=1)
+    for (_, _, rows), chunk in zip(segments, chunks, strict=False):
         if state is not None:  # the first `rows` utterances carry on; the others have ended
             state = (state[0][:, :rows], state[1][:, :rows])
         out, state = run_lstm(lstm, chunk[:rows], state)  # (rows, end - start, H)
         outputs.append(nn.functional.pad(out, (0, 0, 0, 0, 0, x.size(0) - rows)))
-    return torch.cat(outputs, dim=1)
+    out = torch.cat(outputs, dim=1)
+    return nn.functional.pad(out, (0, 0, 0, uncovered)) if uncovered else out
 
 
 class BidirectionalLSTM(nn.Module):

@@ -137,3 +137,21 @@ def test_time_segments_validation():
         time_segments([2, 9], 2)
     with pytest.raises(ValueError, match="max_time_segments"):
         Listener(max_time_segments=0)
+
+
+@pytest.mark.parametrize("max_time_segments", [1, 4])
+def test_batch_padded_past_its_longest_utterance(max_time_segments):
+    # Feature extraction may pad a batch beyond its longest utterance's frames; the extra frames
+    # are padding like any other, and every layer's outputs keep the padded length.
+    torch.manual_seed(0)
+    listener = Listener(
+        input_size=5, hidden_size=4, num_layers=1, num_pyramid_layers=2,
+        max_time_segments=max_time_segments,
+    )  # fmt: skip
+    lens = torch.tensor([37, 20, 9, 30])
+    features = torch.randn(4, 43, 5)
+    padded = listener(features, lens)
+    cropped = listener(features[:, :37], lens)
+    assert padded.encoded.shape[1] == 11 and cropped.encoded.shape[1] == 10
+    torch.testing.assert_close(padded.encoded[:, :10], cropped.encoded)
+    assert torch.all(padded.encoded[:, 10:] == 0)

@@ -49,6 +49,20 @@ def tiny_corpus(tmp_path_factory):
     return root, texts
 
 
+def evaluation_config(root: Path, out_dir: Path, splits: str):
+    """`asr evaluate` of the trained fixture's best.pt on ``splits`` (Hydra list syntax)."""
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose(
+            "evaluate",
+            overrides=[
+                f"checkpoint={root / 'exp' / 'best.pt'}",
+                f"out_dir={out_dir}",
+                f"data.corpus_dir={root / 'corpus'}",
+                f"splits={splits}",
+            ],
+        )
+
+
 @pytest.fixture(scope="session")
 def trained(tiny_corpus):
     root, texts = tiny_corpus
@@ -109,17 +123,7 @@ def test_batched_decoding_equals_one_by_one(trained):
 
 def test_evaluate_writes_reports_that_match_a_recomputation(trained):
     root, _, _ = trained
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            "evaluate",
-            overrides=[
-                f"checkpoint={root / 'exp' / 'best.pt'}",
-                f"out_dir={root / 'eval'}",
-                f"data.corpus_dir={root / 'corpus'}",
-                "splits=[dev,test]",
-            ],
-        )
-    rows = evaluate(cfg)
+    rows = evaluate(evaluation_config(root, root / "eval", "[dev,test]"))
     assert [r["split"] for r in rows] == ["dev", "test"]
     for split in ("dev", "test"):
         folder = root / "eval" / split
@@ -133,16 +137,7 @@ def test_evaluate_writes_reports_that_match_a_recomputation(trained):
 
 def test_evaluate_split_without_a_manifest_is_one_clear_error(trained, tmp_path):
     root, _, _ = trained
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            "evaluate",
-            overrides=[
-                f"checkpoint={root / 'exp' / 'best.pt'}",
-                f"out_dir={tmp_path}",
-                f"data.corpus_dir={root / 'corpus'}",
-                "splits=[test,dev-other]",
-            ],
-        )
+    cfg = evaluation_config(root, tmp_path, "[test,dev-other]")
     with pytest.raises(UserError, match="no manifest for split 'dev-other'.*dev-other.jsonl"):
         evaluate(cfg)
 

@@ -87,19 +87,24 @@ class Panel:
     alignment: torch.Tensor  # (U + 1, T')
 
 
+def score_decoded(decoded):
+    """WER and CER of decoded utterances against their references."""
+    return score([d.reference for d in decoded], [d.hypothesis for d in decoded])
+
+
 def evaluate_run(run, recognizer, test, concat, shown, options, device, out):
     """The table row of one run, and its transcript of the figure's utterance."""
     summary = json.loads((run / "summary.json").read_text())
     decoded, rtf = decode(recognizer, test, options, device, f"{run.name} test")
-    scores = score([d.reference for d in decoded], [d.hypothesis for d in decoded])
+    scores = score_decoded(decoded)
     by_length = {}
     for low, high in BUCKETS:
         inside = [d for d in decoded if low <= d.duration < high]
-        bucket = score([d.reference for d in inside], [d.hypothesis for d in inside])
+        bucket = score_decoded(inside)
         name = f">= {low:g} s" if high == float("inf") else f"{low:g}-{high:g} s"
         by_length[name] = {"wer": bucket.wer if inside else None, "utterances": len(inside)}
     decoded_long, _ = decode(recognizer, concat, options, device, f"{run.name} concat3")
-    long_scores = score([d.reference for d in decoded_long], [d.hypothesis for d in decoded_long])
+    long_scores = score_decoded(decoded_long)
     for split, results in (("test", decoded), ("concat3", decoded_long)):
         write_transcripts(out / run.name / f"{split}.hyp", {d.id: d.hypothesis for d in results})
     row = {

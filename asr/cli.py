@@ -13,13 +13,6 @@ as one line on stderr with a non-zero exit status, never as a traceback.
 
 from __future__ import annotations
 
-import os
-
-# Idle OpenMP threads sleep instead of spinning. Must be set before torch loads. Measured here:
-# with another busy process on the 2 cores, one las_small training step took 20-30 s with
-# spinning threads and 2.4 s with sleeping ones.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
 import json
 import logging
@@ -29,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asr import CONF_DIR
+from asr.cpu import choose_omp_wait_policy
 from asr.errors import UserError, exit_with_message, reports_user_errors
 
 
@@ -386,6 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if argv and argv[0] in ("train", "evaluate", "transcribe"):
+        # Before torch loads: it reads the policy once, when it starts its threads (asr/cpu.py).
+        choice = choose_omp_wait_policy()
+        if choice is not None:
+            logging.getLogger("asr").info(choice)
     if argv and argv[0] in ("train", "evaluate"):
         if argv[0] == "train":
             from asr.train import main as entry

@@ -1,0 +1,40 @@
+from asr.cpu import busy_cores, choose_omp_wait_policy, read_cpu_times
+
+
+def test_read_cpu_times_sums_busy_and_total(tmp_path):
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    stat.write_text("cpu  100 5 50 800 20 3 2 0 40 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+    assert read_cpu_times(str(stat)) == (160, 980)
+
+
+def test_read_cpu_times_is_none_without_proc(tmp_path):
+    assert read_cpu_times(str(tmp_path / "missing")) is None
+    (tmp_path / "odd").write_text("intr 1 2 3\n")
+    assert read_cpu_times(str(tmp_path / "odd")) is None
+
+
+def test_busy_cores_scales_the_busy_share_by_the_cpu_count():
+    readings = iter([(1000, 4000), (1150, 4200)])  # 150 of 200 jiffies busy
+    load = busy_cores(0.0, read=lambda: next(readings), sleep=lambda s: None, num_cpus=2)
+    assert load == 1.5
+    assert busy_cores(0.0, read=lambda: None, sleep=lambda s: None) is None
+
+
+def test_sleeping_threads_only_when_other_processes_are_busy():
+    environ = {}
+    assert choose_omp_wait_policy(environ, measure=lambda: 0.1) is None
+    assert environ == {}
+    message = choose_omp_wait_policy(environ, measure=lambda: 1.2)
+    assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert "1.2 CPU cores busy" in message
+    assert choose_omp_wait_policy({}, measure=lambda: None) is None
+
+
+def test_the_users_policy_is_kept_and_not_measured():
+    def measure():
+        raise AssertionError("must not measure")
+
+    environ = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert choose_omp_wait_policy(environ, measure=measure) is None
+    assert environ == {"OMP_WAIT_POLICY": "ACTIVE"}

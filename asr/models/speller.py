@@ -1,7 +1,9 @@
 """The speller: an attention LSTM decoder emitting one character per step (LAS, Chan et al. 2016,
 §3.2, eq. 6-8).
 
-One ``step`` serves teacher-forced training (``forward`` loops over it), greedy and beam search.
+One ``step`` serves teacher-forced training, greedy and beam search: it is ``advance`` (the
+recurrence) followed by ``logits`` (the output distribution); ``forward`` loops over ``advance``
+and applies ``logits`` once to all steps, which gives the same values.
 Everything that changes between steps lives in an explicit ``SpellerState`` whose fields are all
 batch-first, so a search reorders it with ``index_select(0, ...)`` on every field alike; what is
 constant per utterance lives in ``AttentionMemory``.
@@ -187,7 +189,7 @@ class Speller(nn.Module):
     def step(
         self, tokens: Tensor, state: SpellerState, memory: AttentionMemory
     ) -> tuple[Tensor, SpellerState]:
-        """One decoding step.
+        """One decoding step: ``advance``, then ``logits`` of the new state.
 
         Args:
             tokens: (B,) previous tokens y_{t-1} (``<sos>`` at the first step).
@@ -197,6 +199,11 @@ class Speller(nn.Module):
         Returns:
             logits (B, V) for y_t, and the new state.
         """
+        state = self.advance(tokens, state, memory)
+        return self.logits(state.hidden[:, -1], state.context), state
+
+    def advance(self, tokens: Tensor, state: SpellerState, memory: AttentionMemory) -> SpellerState:
+        """The recurrence of a step (eq. 6-7): LSTM cells, then attention; arguments as ``step``."""
         x = torch.cat([self.embedding(tokens), state.context], dim=-1)  # (B, E + D)
         hidden, cell = [], []
         for layer, lstm_cell in enumerate(self.cells):
@@ -209,14 +216,19 @@ class Speller(nn.Module):
         context, alignment = self.attention(  # c_t (B, D), α_t (B, T')
             x, memory.keys, memory.values, memory.pad_mask, state.alignment
         )
-        logits = self.output(self.dropout(torch.cat([x, context], dim=-1)))  # (B, V)
-        new_state = SpellerState(torch.stack(hidden, 1), torch.stack(cell, 1), context, alignment)
-        return logits, new_state
+        return SpellerState(torch.stack(hidden, 1), torch.stack(cell, 1), context, alignment)
+
+    def logits(self, top_hidden: Tensor, context: Tensor) -> Tensor:
+        """The character distribution's logits (eq. 8) from s_t (..., H) and c_t (..., D).
+
+        Any leading shape: one step (B, H) or all teacher-forced steps at once (B, U, H).
+        """
+        return self.output(self.dropout(torch.cat([top_hidden, context], dim=-1)))
 
     def forward(
         self, memory: AttentionMemory, tokens_in: Tensor, sampling_probability: float = 0.0
     ) -> tuple[Tensor, Tensor]:
-        """Teacher forcing with scheduled sampling (Bengio et al. 2015), by looping over ``step``.
+        """Teacher forcing with scheduled sampling (Bengio et al. 2015): ``step`` over every input.
 
         Args:
             memory: attention memory of the batch.
@@ -241,23 +253,29 @@ class Speller(nn.Module):
             record = _StepRecord()
             keys = _ValuesGradient.apply(memory.keys, memory.values, record)
             memory = AttentionMemory(memory.values.detach(), keys, memory.pad_mask)
-        all_logits, alignments = [], []
+        tops, contexts, alignments = [], [], []
         tokens = tokens_in[:, 0]
         for step in range(steps):
             if step > 0:
                 tokens = tokens_in[:, step]
                 if sampling_probability > 0.0:
-                    predicted = all_logits[-1].detach().argmax(dim=-1)
+                    with torch.no_grad():
+                        predicted = self.logits(tops[-1], contexts[-1]).argmax(dim=-1)
                     sampled = torch.rand(batch, device=tokens.device) < sampling_probability
                     tokens = torch.where(sampled, predicted, tokens)
-            logits, state = self.step(tokens, state, memory)
-            all_logits.append(logits)
+            state = self.advance(tokens, state, memory)
+            tops.append(state.hidden[:, -1])
+            contexts.append(state.context)
             alignments.append(head_average(state.alignment))
             if record is not None:
                 record.alignments.append(state.alignment.detach())
                 if state.context.requires_grad:
                     state.context.register_hook(record.context_hook(step))
-        logits, alignments = torch.stack(all_logits, dim=1), torch.stack(alignments, dim=1)
+        # The output MLP once over all steps (B, U, H + D) rather than inside each step: the
+        # same values as ``step``, but its weight gradients become one product each instead of
+        # U rank-B products (benchmarks/README.md).
+        logits = self.logits(torch.stack(tops, dim=1), torch.stack(contexts, dim=1))
+        alignments = torch.stack(alignments, dim=1)
         if record is not None:
             logits, alignments = _NewBackwardPass.apply(logits, alignments, record)
         return logits, alignments

@@ -58,6 +58,33 @@ def test_teacher_forcing_equals_the_step_loop(num_layers):
         torch.testing.assert_close(alignments[:, step], state.alignment, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_teacher_forcing_gradients_equal_the_step_loop(num_layers):
+    """forward applies the output MLP once to all steps; the plain loop over ``step`` is the
+    reference for every parameter's gradient."""
+    speller = make_speller(num_layers=num_layers).double()
+    torch.set_default_dtype(torch.float64)
+    try:
+        memory = make_memory(speller)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    tokens_in = torch.tensor([[1, 4, 5, 6], [1, 7, 3, 0]])
+    weights = torch.randn(2, 4, VOCAB, dtype=torch.double)
+
+    logits, _ = speller(memory, tokens_in)
+    parameters = list(speller.parameters())
+    batched = torch.autograd.grad((logits * weights).sum(), parameters, retain_graph=True)
+
+    state, step_logits = speller.initial_state(memory), []
+    for step in range(4):
+        out, state = speller.step(tokens_in[:, step], state, memory)
+        step_logits.append(out)
+    loss = (torch.stack(step_logits, dim=1) * weights).sum()
+    reference = torch.autograd.grad(loss, parameters)
+    for got, expected in zip(batched, reference, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_full_scheduled_sampling_feeds_the_previous_argmax():
     speller = make_speller()
     memory = make_memory(speller)

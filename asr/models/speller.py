@@ -273,7 +273,8 @@ class Speller(nn.Module):
                     state.context.register_hook(record.context_hook(step))
         # The output MLP once over all steps (B, U, H + D) rather than inside each step: the
         # same values as ``step``, but its weight gradients become one product each instead of
-        # U rank-B products (benchmarks/README.md).
+        # U rank-B products (benchmarks/README.md). Scheduled sampling also runs it per step,
+        # without gradients, only to pick the fed-back predictions.
         logits = self.logits(torch.stack(tops, dim=1), torch.stack(contexts, dim=1))
         alignments = torch.stack(alignments, dim=1)
         if record is not None:

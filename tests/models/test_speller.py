@@ -23,8 +23,8 @@ def make_speller(num_layers=1, dropout=0.0):
     )
 
 
-def make_memory(speller, lens=(5, 3)):
-    encoded = torch.randn(len(lens), max(lens), ENCODER)
+def make_memory(speller, lens=(5, 3), dtype=torch.float32):
+    encoded = torch.randn(len(lens), max(lens), ENCODER, dtype=dtype)
     encoded_lens = torch.tensor(lens)
     encoded = encoded.masked_fill((torch.arange(max(lens)) >= encoded_lens[:, None])[..., None], 0)
     return speller.memory(encoded, encoded_lens)
@@ -63,11 +63,7 @@ def test_teacher_forcing_gradients_equal_the_step_loop(num_layers):
     """forward applies the output MLP once to all steps; the plain loop over ``step`` is the
     reference for every parameter's gradient."""
     speller = make_speller(num_layers=num_layers).double()
-    torch.set_default_dtype(torch.float64)
-    try:
-        memory = make_memory(speller)
-    finally:
-        torch.set_default_dtype(torch.float32)
+    memory = make_memory(speller, dtype=torch.float64)
     tokens_in = torch.tensor([[1, 4, 5, 6], [1, 7, 3, 0]])
     weights = torch.randn(2, 4, VOCAB, dtype=torch.double)
 

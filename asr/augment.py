@@ -19,7 +19,8 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
-from asr.features import hz_to_mel, lengths_to_pad_mask, mel_bin_frequencies
+from asr.features import hz_to_mel, mel_bin_frequencies
+from asr.masking import pad_mask
 
 # Noise below this is sub-audible rumble that a microphone's high-pass removes; left in, brown
 # noise would spend most of its SNR budget there.
@@ -166,7 +167,7 @@ class WaveformAugment(nn.Module):
         factors = torch.tensor(self.speed_factors)[choice]  # (B,) on the host
         # Zero the padding: the resampling filter reaches a few samples past each utterance's end,
         # where an utterance alone would see zeros.
-        waveforms = waveforms.masked_fill(lengths_to_pad_mask(waveform_lens, num_samples), 0.0)
+        waveforms = waveforms.masked_fill(pad_mask(waveform_lens, num_samples), 0.0)
         groups = []  # (indices on device, resampled group (G, S_group), orig_freq, new_freq)
         for factor, (orig_freq, new_freq) in sorted(self._resample_ratios.items()):
             indices = torch.nonzero(factors == factor).squeeze(1)
@@ -186,7 +187,7 @@ class WaveformAugment(nn.Module):
             output_lens[indices] = torch.div(
                 group_lens * new_freq + orig_freq - 1, orig_freq, rounding_mode="floor"
             )
-        output = output.masked_fill(lengths_to_pad_mask(output_lens, output.size(1)), 0.0)
+        output = output.masked_fill(pad_mask(output_lens, output.size(1)), 0.0)
         return output, output_lens
 
     def _add_noise(
@@ -212,7 +213,7 @@ class WaveformAugment(nn.Module):
         shaping = torch.exp(-exponent / 2 * log_relative)  # (B, S_fft/2+1); exp beats pow here
         shaping[:, : math.ceil(_NOISE_LOW_CUTOFF_HZ * fft_length / self.sample_rate)] = 0.0
         noise = torch.fft.irfft(spectrum * shaping, n=fft_length)[:, :num_samples]  # (B, S)
-        valid = ~lengths_to_pad_mask(waveform_lens, num_samples)
+        valid = ~pad_mask(waveform_lens, num_samples)
         noise = noise * valid
         num_real = waveform_lens.clamp(min=1).to(noise.dtype)
         signal_power = (waveforms.float() * valid).square().sum(dim=1) / num_real
@@ -318,7 +319,7 @@ class SpectrogramAugment(nn.Module):
             if feature_std is not None:
                 curve = curve / feature_std
             features = features + curve.unsqueeze(1).to(features.dtype)
-        masked = lengths_to_pad_mask(feature_lens, num_frames).unsqueeze(2)  # (B, T, 1)
+        masked = pad_mask(feature_lens, num_frames).unsqueeze(2)  # (B, T, 1)
         if self.freq_masks > 0 and self.freq_mask_width > 0:
             all_bins = torch.full((batch,), num_bins, device=device)
             widest = torch.full((batch,), self.freq_mask_width, device=device)

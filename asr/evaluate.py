@@ -22,72 +22,21 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from asr import CONF_DIR
-from asr.data import BucketBatchSampler, SkipCounter, UtteranceDataset, collate, read_manifest
+from asr.data import SkipCounter, UtteranceDataset, read_manifest
+from asr.decoding import DecodedUtterance, decode_dataset
 from asr.errors import UserError, reports_user_errors
 from asr.metrics import score, text_normalizer, utterance_errors, word_confusions, write_transcripts
-from asr.recognizer import DecodingOptions, Recognizer, Transcript
+from asr.recognizer import DecodingOptions
 
 log = logging.getLogger(__name__)
 # conf/evaluate.yaml writes results beside the checkpoint: ${dirname:${checkpoint}}.
 OmegaConf.register_new_resolver("dirname", lambda path: str(Path(path).parent), replace=True)
-
-
-@dataclass
-class DecodedUtterance:
-    id: str
-    reference: str
-    hypothesis: str
-    duration: float  # seconds of audio
-    transcript: Transcript
-
-
-def decode_dataset(
-    recognizer: Recognizer,
-    dataset: UtteranceDataset,
-    options: DecodingOptions,
-    device: torch.device,
-    skips: SkipCounter,
-    desc: str = "decoding",
-    progress: bool = True,
-) -> list[DecodedUtterance]:
-    """Decode every usable utterance, in length-sorted batches; bad ones are counted in skips."""
-    recognizer.eval()
-    sampler = BucketBatchSampler(
-        dataset.durations(), float("inf"), options.batch_size, shuffle=False
-    )
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)
-    results = []
-    audio_seconds, started = 0.0, time.monotonic()
-    bar = tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress)
-    for batch in bar:
-        skips.add(batch.skipped)
-        if len(batch) == 0:
-            continue
-        lens = batch.waveform_lens
-        transcripts = recognizer.transcribe_batch(
-            batch.waveforms.to(device), lens.to(device), options
-        )
-        for i, transcript in enumerate(transcripts):
-            duration = float(lens[i]) / recognizer.sample_rate
-            results.append(
-                DecodedUtterance(
-                    batch.ids[i], batch.texts[i], transcript.text, duration, transcript
-                )
-            )
-            audio_seconds += duration
-        bar.set_postfix(rtf=f"{(time.monotonic() - started) / max(audio_seconds, 1e-9):.4f}")
-    bar.close()
-    return results
 
 
 def write_split_report(
@@ -197,7 +146,9 @@ def evaluate(cfg: DictConfig) -> list[dict]:
             encode_text=False,
         )
         started = time.monotonic()
-        results = decode_dataset(recognizer, dataset, options, device, skips, desc=split)
+        results = decode_dataset(
+            recognizer, dataset, options, device, skips, batch_size=cfg.batch_size, desc=split
+        )
         elapsed = time.monotonic() - started
         scores = write_split_report(out_dir / split, results, normalize, cfg.top_confusions)
         audio_seconds = sum(r.duration for r in results)

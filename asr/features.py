@@ -17,15 +17,7 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
-
-def lengths_to_pad_mask(lens: Tensor, max_len: int) -> Tensor:
-    """``pad_mask`` (B, max_len), True at positions at or beyond each length (frames or samples).
-
-    >>> lengths_to_pad_mask(torch.tensor([1, 3]), 3).tolist()
-    [[False, True, True], [False, False, False]]
-    """
-    positions = torch.arange(max_len, device=lens.device)
-    return positions.unsqueeze(0) >= lens.unsqueeze(1)
+from asr.masking import pad_mask
 
 
 def hz_to_mel(frequencies: Tensor) -> Tensor:
@@ -127,9 +119,7 @@ class LogMelFilterbank(nn.Module):
             return empty, frame_lens
         # Float32 even under autocast: half precision overflows on loud frames (power > 65504).
         with torch.autocast(waveforms.device.type, enabled=False):
-            waveforms = waveforms.float().masked_fill(
-                lengths_to_pad_mask(waveform_lens, num_samples), 0.0
-            )
+            waveforms = waveforms.float().masked_fill(pad_mask(waveform_lens, num_samples), 0.0)
             # Remove each utterance's DC offset (real recordings often carry one) over its real
             # samples only, so padding cannot change it.
             dc_offset = waveforms.sum(dim=1, keepdim=True) / waveform_lens.clamp(min=1).unsqueeze(1)
@@ -149,8 +139,8 @@ class LogMelFilterbank(nn.Module):
             )  # (B, n_fft/2+1, T)
             spectrum_power = spectrum.real.square() + spectrum.imag.square()
             mel_power = spectrum_power.transpose(1, 2) @ self.mel_filters  # (B, T, F)
-        pad_mask = lengths_to_pad_mask(frame_lens, total_frames)
-        return mel_power.masked_fill(pad_mask.unsqueeze(-1), 0.0), frame_lens
+        padding = pad_mask(frame_lens, total_frames)
+        return mel_power.masked_fill(padding.unsqueeze(-1), 0.0), frame_lens
 
     def forward(self, waveforms: Tensor, waveform_lens: Tensor) -> tuple[Tensor, Tensor]:
         """Log-mel features (B, T, F), natural log of the power, zeros on padded frames.
@@ -167,9 +157,9 @@ class LogMelFilterbank(nn.Module):
 
     def log(self, mel_power: Tensor, frame_lens: Tensor) -> Tensor:
         """Natural log of mel power (B, T, F), floored at ``floor``; padded frames stay 0."""
-        pad_mask = lengths_to_pad_mask(frame_lens, mel_power.size(1))
+        padding = pad_mask(frame_lens, mel_power.size(1))
         log_power = mel_power.clamp(min=self.floor).log()
-        return log_power.masked_fill(pad_mask.unsqueeze(-1), 0.0)
+        return log_power.masked_fill(padding.unsqueeze(-1), 0.0)
 
 
 class GlobalNormalizer(nn.Module):
@@ -200,7 +190,7 @@ class GlobalNormalizer(nn.Module):
     @torch.no_grad()
     def accumulate(self, features: Tensor, feature_lens: Tensor) -> None:
         """Add the real frames of ``features`` (B, T, F) to the running float64 sums."""
-        valid = ~lengths_to_pad_mask(feature_lens, features.size(1))  # (B, T)
+        valid = ~pad_mask(feature_lens, features.size(1))  # (B, T)
         frames = features.to(torch.float64) * valid.unsqueeze(-1)
         self.feature_sum += frames.sum(dim=(0, 1))
         self.feature_square_sum += frames.square().sum(dim=(0, 1))
@@ -219,5 +209,5 @@ class GlobalNormalizer(nn.Module):
     def forward(self, features: Tensor, feature_lens: Tensor) -> Tensor:
         """Normalised features (B, T, F): ``(x - mean) / std`` on real frames, 0 on padding."""
         normalized = (features - self.mean) / self.std
-        pad_mask = lengths_to_pad_mask(feature_lens, features.size(1))
-        return normalized.masked_fill(pad_mask.unsqueeze(-1), 0.0)
+        padding = pad_mask(feature_lens, features.size(1))
+        return normalized.masked_fill(padding.unsqueeze(-1), 0.0)

@@ -36,7 +36,6 @@ class DecodingOptions:
     length_penalty: float = 1.0
     max_length_ratio: float = 2.0
     min_length_ratio: float = 0.0
-    batch_size: int = 32
     attention_window: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:

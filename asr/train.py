@@ -52,8 +52,8 @@ from asr.data import (
     read_manifest,
     validate,
 )
+from asr.decoding import decode_dataset
 from asr.errors import UserError, reports_user_errors
-from asr.evaluate import decode_dataset
 from asr.features import LogMelFilterbank
 from asr.metrics import score, text_normalizer
 from asr.models.las import LAS
@@ -432,6 +432,7 @@ def train(cfg: DictConfig) -> dict:
             decoding,
             device,
             skips,
+            batch_size=cfg.trainer.dev_batch_size,
             progress=cfg.trainer.progress_bar,
             normalize=normalize,
         )
@@ -528,11 +529,25 @@ def save_epoch_checkpoint(
 
 
 def evaluate_dev(
-    recognizer, dev_set, decoding, device, skips, progress: bool = True, normalize=None
+    recognizer,
+    dev_set,
+    decoding,
+    device,
+    skips,
+    batch_size: int = 32,
+    progress: bool = True,
+    normalize=None,
 ) -> dict:
     """Dev CER and WER (PER for phones), both sides normalised by ``normalize`` when given."""
     results = decode_dataset(
-        recognizer, dev_set, decoding, device, skips, desc="dev decoding", progress=progress
+        recognizer,
+        dev_set,
+        decoding,
+        device,
+        skips,
+        batch_size=batch_size,
+        desc="dev decoding",
+        progress=progress,
     )
     normalize = normalize or (lambda text: text)
     scores = score(

@@ -351,8 +351,8 @@ class Transcriber:
             length_penalty=decoding.length_penalty,
             max_length_ratio=decoding.max_length_ratio,
             min_length_ratio=decoding.min_length_ratio,
-            batch_size=batch_size,
         )
+        self.batch_size = batch_size
         self.vad = vad or VadOptions()
         filterbank = recognizer.filterbank
         self.sample_rate = recognizer.sample_rate
@@ -434,7 +434,7 @@ class Transcriber:
                 sources.append(item)
             else:  # a folder or a glob: its files, in its place
                 sources += expand_inputs([item])
-        group = 4 * self.options.batch_size
+        group = 4 * self.batch_size
         for first in range(0, len(sources), group):
             yield from self._transcribe_group(
                 sources[first : first + group], sample_rate, on_segment
@@ -459,7 +459,7 @@ class Transcriber:
                 for start, _, samples in self._segments(audio):
                     # A copy, so that a waiting piece does not keep its whole file in memory.
                     pool.append(_Piece(i, start, samples.copy()))
-                    while len(pool) >= 2 * self.options.batch_size:
+                    while len(pool) >= 2 * self.batch_size:
                         self._decode_some(pool, states, names, on_segment)
                 states[i].duration = audio.duration
                 del audio
@@ -494,8 +494,8 @@ class Transcriber:
     ) -> None:
         """Decode one batch of similar length from the pool (the longest ones)."""
         pool.sort(key=lambda piece: piece.samples.shape[0])
-        batch = pool[-self.options.batch_size :]
-        del pool[-self.options.batch_size :]
+        batch = pool[-self.batch_size :]
+        del pool[-self.batch_size :]
         for piece, decoded in zip(batch, self._decode(batch), strict=True):
             state = states[piece.file]
             if state.error is not None:

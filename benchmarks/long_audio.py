@@ -118,8 +118,8 @@ def decode_one_by_one(transcriber, rows: list[dict]) -> list[str]:
     recognizer, options = transcriber.recognizer, transcriber.options
     order = sorted(range(len(rows)), key=lambda i: soundfile.info(rows[i]["audio"]).frames)
     texts = [""] * len(rows)
-    for first in range(0, len(order), options.batch_size):
-        batch = order[first : first + options.batch_size]
+    for first in range(0, len(order), transcriber.batch_size):
+        batch = order[first : first + transcriber.batch_size]
         waves = [load_audio(rows[i]["audio"], recognizer.sample_rate) for i in batch]
         lens = torch.tensor([len(w) for w in waves])
         padded = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)

@@ -88,9 +88,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from asr.masking import pad_mask
 from asr.models import build_model
 from asr.models import listener as listener_module
-from asr.models.listener import ListenerOutput, padding_mask
+from asr.models.listener import ListenerOutput
 from asr.models.speller import AttentionMemory, SpellerState
 from asr.search import beam_search, greedy_search
 from asr.text import SPECIAL_TOKENS, Vocabulary
@@ -153,7 +154,7 @@ def training_batch(workload: Workload) -> Batch:
     features = torch.randn(size, int(lens.max()), workload.features, generator=generator)
     target_lens = (lens // 10).clamp(min=1)
     symbols = torch.randint(workload.symbols, (size, int(target_lens.max())), generator=generator)
-    symbols = symbols.masked_fill(padding_mask(target_lens, symbols.size(1)), 0)
+    symbols = symbols.masked_fill(pad_mask(target_lens, symbols.size(1)), 0)
     return Batch(features, lens, symbols, target_lens)
 
 
@@ -278,7 +279,7 @@ class LasAsr(System):
 
     def loss(self, batch: Batch) -> Tensor:
         targets = (batch.symbols + len(SPECIAL_TOKENS)).masked_fill(
-            padding_mask(batch.target_lens, batch.symbols.size(1)), 0
+            pad_mask(batch.target_lens, batch.symbols.size(1)), 0
         )
         return self.model(batch.features, batch.lens, targets, batch.target_lens).loss
 
@@ -385,8 +386,8 @@ class PlainLAS(nn.Module):
         return ListenerOutput(x, lens, ())
 
     def memory(self, encoded: Tensor, encoded_lens: Tensor) -> AttentionMemory:
-        pad_mask = padding_mask(encoded_lens.to(encoded.device), encoded.size(1))
-        return AttentionMemory(encoded, self.key_projection(encoded), pad_mask)
+        padding = pad_mask(encoded_lens.to(encoded.device), encoded.size(1))
+        return AttentionMemory(encoded, self.key_projection(encoded), padding)
 
     def initial_state(self, memory: AttentionMemory) -> SpellerState:
         batch, frames, width = memory.values.shape
@@ -421,7 +422,7 @@ class PlainLAS(nn.Module):
         tokens_in = torch.cat([sos, targets], dim=1)
         tokens_out = torch.cat([targets, targets.new_zeros(targets.size(0), 1)], dim=1)
         tokens_out = tokens_out.scatter(1, target_lens[:, None], Vocabulary.eos_id)
-        tokens_out = tokens_out.masked_fill(padding_mask(target_lens + 1, tokens_out.size(1)), -100)
+        tokens_out = tokens_out.masked_fill(pad_mask(target_lens + 1, tokens_out.size(1)), -100)
         state, all_logits = self.initial_state(memory), []
         for step in range(tokens_in.size(1)):
             logits, state = self.step(tokens_in[:, step], state, memory)
@@ -633,7 +634,7 @@ class ESPnet(System):
     def loss(self, batch: Batch) -> Tensor:
         warnings.filterwarnings("ignore", "Converting a tensor with requires_grad=True")
         targets = (batch.symbols + 1).masked_fill(
-            padding_mask(batch.target_lens, batch.symbols.size(1)), -1
+            pad_mask(batch.target_lens, batch.symbols.size(1)), -1
         )
         return self.model(batch.features, batch.lens, targets)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from asr.augment import SpectrogramAugment, WaveformAugment
-from asr.features import lengths_to_pad_mask
+from asr.masking import pad_mask
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -16,15 +16,15 @@ def _generator(seed: int, device: str = "cpu") -> torch.Generator:
 def _waveforms(lens: list[int], seed: int = 0, device: str = "cpu") -> tuple[torch.Tensor, ...]:
     waveforms = torch.randn(len(lens), max(lens), generator=_generator(seed)) * 0.1
     waveform_lens = torch.tensor(lens)
-    waveforms = waveforms.masked_fill(lengths_to_pad_mask(waveform_lens, max(lens)), 0.0)
+    waveforms = waveforms.masked_fill(pad_mask(waveform_lens, max(lens)), 0.0)
     return waveforms.to(device), waveform_lens.to(device)
 
 
 def _features(lens: list[int], num_bins: int = 20, seed: int = 0) -> tuple[torch.Tensor, ...]:
     features = torch.randn(len(lens), max(lens), num_bins, generator=_generator(seed)) + 3.0
     feature_lens = torch.tensor(lens)
-    pad_mask = lengths_to_pad_mask(feature_lens, max(lens)).unsqueeze(2)
-    return features.masked_fill(pad_mask, 0.0), feature_lens
+    padding = pad_mask(feature_lens, max(lens)).unsqueeze(2)
+    return features.masked_fill(padding, 0.0), feature_lens
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -46,7 +46,7 @@ def test_speed_perturbation_lengths_and_padding(factor):
     output, output_lens = augment(waveforms, waveform_lens, _generator(0))
     assert output_lens.tolist() == [math.ceil(length / factor - 1e-9) for length in lens]
     assert output.size(1) == math.ceil(max(lens) / factor - 1e-9)
-    assert output[lengths_to_pad_mask(output_lens, output.size(1))].eq(0).all()
+    assert output[pad_mask(output_lens, output.size(1))].eq(0).all()
     # Each utterance gets the same resampling as it would alone.
     for row, length in enumerate(lens):
         alone, alone_lens = augment(
@@ -74,8 +74,8 @@ def test_noise_reaches_the_drawn_snr_on_real_samples_only():
     noisy, noisy_lens = augment(waveforms, lens, _generator(5))
     assert torch.equal(noisy_lens, lens)
     noise = noisy - waveforms
-    pad_mask = lengths_to_pad_mask(lens, 4000)
-    assert noise[pad_mask].eq(0).all()
+    padding = pad_mask(lens, 4000)
+    assert noise[padding].eq(0).all()
     for row, length in enumerate(lens.tolist()):
         snr = 10 * math.log10(
             waveforms[row, :length].square().sum() / noise[row, :length].square().sum()
@@ -115,7 +115,7 @@ def test_spectrogram_augment_is_deterministic_and_keeps_padding_zero():
     again = augment(features, lens, _generator(4))
     assert torch.equal(first, again)
     assert not torch.equal(first, augment(features, lens, _generator(5)))
-    assert first[lengths_to_pad_mask(lens, 200)].eq(0).all()
+    assert first[pad_mask(lens, 200)].eq(0).all()
 
 
 def test_time_masks_stay_inside_real_frames_and_within_the_ratio():
@@ -123,13 +123,11 @@ def test_time_masks_stay_inside_real_frames_and_within_the_ratio():
         freq_masks=0, time_masks=3, time_mask_width=40, time_mask_max_ratio=0.1, eq_db=0.0
     )
     lens = torch.tensor([300, 250, 100, 60, 9, 0] * 4)
-    features = torch.ones(len(lens), 300, 5).masked_fill(
-        lengths_to_pad_mask(lens, 300).unsqueeze(2), 0.0
-    )
+    features = torch.ones(len(lens), 300, 5).masked_fill(pad_mask(lens, 300).unsqueeze(2), 0.0)
     output = augment(features, lens, _generator(0))
     masked_frames = output[..., 0] == 0  # (B, T)
     assert torch.equal(output.eq(0).all(2), masked_frames)  # a time mask covers every bin
-    real = ~lengths_to_pad_mask(lens, 300)
+    real = ~pad_mask(lens, 300)
     masked_real = (masked_frames & real).sum(1)
     limit = torch.clamp((lens * 0.1).floor(), max=40)
     assert (masked_real <= 3 * limit).all()
@@ -151,7 +149,7 @@ def test_equalisation_is_a_smooth_bounded_curve_in_log_power():
     features, lens = _features([40, 30], num_bins=80)
     difference = augment(features, lens, _generator(2)) - features
     curve = difference[:, 0]  # (B, F)
-    real = ~lengths_to_pad_mask(lens, 40)
+    real = ~pad_mask(lens, 40)
     torch.testing.assert_close(difference[real], curve.repeat_interleave(lens, dim=0))
     assert curve.abs().max() <= 6.0 * math.log(10) / 10 + 1e-5
     assert curve.diff(dim=1).abs().max() < 0.1  # smooth: a few cosines over 80 bins

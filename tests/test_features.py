@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from asr.features import GlobalNormalizer, LogMelFilterbank, lengths_to_pad_mask
+from asr.features import GlobalNormalizer, LogMelFilterbank
+from asr.masking import pad_mask
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -69,9 +70,7 @@ def _batches():
     for lens in ([30, 17, 5], [25, 0]):
         features = torch.randn(len(lens), max(lens), 4, generator=generator) * scales + offsets
         # Padded frames carry garbage: accumulate must skip them.
-        features = features.masked_fill(
-            lengths_to_pad_mask(torch.tensor(lens), max(lens))[..., None], 1e6
-        )
+        features = features.masked_fill(pad_mask(torch.tensor(lens), max(lens))[..., None], 1e6)
         batches.append((features, torch.tensor(lens)))
     return batches
 
@@ -83,9 +82,9 @@ def test_normalizer_makes_fitted_data_zero_mean_unit_variance():
     real = []
     for features, lens in batches:
         normalized = normalizer(features, lens)
-        pad_mask = lengths_to_pad_mask(lens, features.size(1))
-        assert normalized[pad_mask].eq(0).all()
-        real.append(normalized[~pad_mask])
+        padding = pad_mask(lens, features.size(1))
+        assert normalized[padding].eq(0).all()
+        real.append(normalized[~padding])
     real = torch.cat(real).double()
     assert normalizer.count.item() == 77
     torch.testing.assert_close(real.mean(0), torch.zeros(4, dtype=torch.float64), atol=1e-5, rtol=0)

@@ -50,6 +50,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from asr.masking import pad_mask
+
 MODES = ("soft", "local", "hard")
 WINDOWS = ("median", "gaussian")
 
@@ -640,10 +642,10 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor, lens: Tensor) -> Tensor:
         """x (B, T', D) with padding zeroed, lens (B,) -> (B, T', D), padding zeroed."""
         batch, frames, size = x.shape
-        pad_mask = torch.arange(frames, device=x.device) >= lens.to(x.device)[:, None]
+        padding = pad_mask(lens.to(x.device), frames)
         energies = self.scorer.score(x, self.scorer.project_keys(x))  # (B, heads, T', T')
-        weights = torch.softmax(energies.masked_fill(pad_mask[:, None, None], float("-inf")), -1)
+        weights = torch.softmax(energies.masked_fill(padding[:, None, None], float("-inf")), -1)
         values = self.value_projection(x).view(batch, frames, self.num_heads, -1).transpose(1, 2)
         attended = (weights @ values).transpose(1, 2).reshape(batch, frames, size)
         out = self.norm(x + self.dropout(self.output_projection(attended)))
-        return out.masked_fill(pad_mask[:, :, None], 0.0)
+        return out.masked_fill(padding[:, :, None], 0.0)

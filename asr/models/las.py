@@ -13,8 +13,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from asr.masking import pad_mask
 from asr.models.attention import SelfAttention
-from asr.models.listener import Listener, ListenerOutput, padding_mask
+from asr.models.listener import Listener, ListenerOutput
 from asr.models.speller import Speller
 from asr.text import Vocabulary
 
@@ -121,7 +122,7 @@ class LAS(nn.Module):
         tokens_in = torch.cat([sos, targets], dim=1)
         tokens_out = torch.cat([targets, targets.new_zeros(batch, 1)], dim=1)
         tokens_out = tokens_out.scatter(1, target_lens[:, None], Vocabulary.eos_id)
-        real = ~padding_mask(target_lens + 1, tokens_out.size(1))  # (B, U + 1)
+        real = ~pad_mask(target_lens + 1, tokens_out.size(1))  # (B, U + 1)
 
         sampling = self.sampling_probability if self.training else 0.0
         logits, _ = self.speller(memory, tokens_in, sampling)  # (B, U + 1, V)

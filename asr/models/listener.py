@@ -28,6 +28,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from asr.masking import pad_mask
+
 
 class ListenerOutput(NamedTuple):
     """What the listener hands to the speller and the CTC head.
@@ -41,11 +43,6 @@ class ListenerOutput(NamedTuple):
     encoded: Tensor
     encoded_lens: Tensor
     layer_outputs: tuple[tuple[Tensor, Tensor], ...]
-
-
-def padding_mask(lens: Tensor, max_len: int) -> Tensor:
-    """(B, max_len) bool mask, True on padding, for lengths ``lens`` (B,)."""
-    return torch.arange(max_len, device=lens.device) >= lens[:, None]
 
 
 def reverse_within_lengths(x: Tensor, lens: Tensor) -> Tensor:
@@ -176,7 +173,7 @@ class BidirectionalLSTM(nn.Module):
         backward_out = lstm_in_segments(self.backward_lstm, backward_in, segments)
         backward_out = reverse_within_lengths(backward_out, lens)  # (B, T, H)
         out = torch.cat([forward_out, backward_out], dim=-1)  # (B, T, 2H), a new tensor
-        return out.masked_fill_(padding_mask(lens, x.size(1))[:, :, None], 0.0)  # in place
+        return out.masked_fill_(pad_mask(lens, x.size(1))[:, :, None], 0.0)  # in place
 
 
 def concatenate_frame_pairs(x: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
@@ -272,7 +269,7 @@ class Listener(nn.Module):
             ListenerOutput with ``encoded`` (B, T', 2H), T' = ceil(T / 2**num_pyramid_layers).
         """
         lens = feature_lens.to(features.device)
-        x = features.masked_fill(padding_mask(lens, features.size(1))[:, :, None], 0.0)
+        x = features.masked_fill(pad_mask(lens, features.size(1))[:, :, None], 0.0)
         order = host_lens = None
         if self.max_time_segments > 1:  # sort by decreasing length, for time_segments
             host_lens = feature_lens.tolist()  # one read of the lengths per batch

@@ -17,8 +17,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from asr.masking import pad_mask
 from asr.models.attention import head_average
-from asr.models.listener import padding_mask
 
 
 class AttentionMemory(NamedTuple):
@@ -171,8 +171,8 @@ class Speller(nn.Module):
 
     def memory(self, encoded: Tensor, encoded_lens: Tensor) -> AttentionMemory:
         """Attention memory of encoder outputs (B, T', D) with lengths (B,); projects keys once."""
-        pad_mask = padding_mask(encoded_lens.to(encoded.device), encoded.size(1))
-        return AttentionMemory(encoded, self.attention.project_keys(encoded), pad_mask)
+        padding = pad_mask(encoded_lens.to(encoded.device), encoded.size(1))
+        return AttentionMemory(encoded, self.attention.project_keys(encoded), padding)
 
     def initial_state(self, memory: AttentionMemory) -> SpellerState:
         """Zero LSTM states and context, and the attention's initial alignment."""

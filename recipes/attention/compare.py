@@ -29,7 +29,7 @@ import torch
 from asr.audio import load_audio, save_audio
 from asr.checkpoint import load_recognizer
 from asr.data import SkipCounter, Utterance, UtteranceDataset, read_manifest, write_manifest
-from asr.evaluate import decode_dataset
+from asr.decoding import decode_dataset
 from asr.metrics import score, write_transcripts
 from asr.plotting import plot_alignment_grid
 from asr.recognizer import DecodingOptions
@@ -70,11 +70,13 @@ def concatenated_test_set(
     return utterances
 
 
-def decode(recognizer, utterances, options, device, name):
+def decode(recognizer, utterances, options, device, name, batch_size=32):
     """Decoded utterances and the real-time factor of decoding them."""
     dataset = UtteranceDataset(utterances, recognizer.vocabulary, recognizer.sample_rate)
     started = time.monotonic()
-    decoded = decode_dataset(recognizer, dataset, options, device, SkipCounter(), desc=name)
+    decoded = decode_dataset(
+        recognizer, dataset, options, device, SkipCounter(), batch_size=batch_size, desc=name
+    )
     seconds = time.monotonic() - started
     return decoded, seconds / sum(d.duration for d in decoded)
 
@@ -92,10 +94,10 @@ def score_decoded(decoded):
     return score([d.reference for d in decoded], [d.hypothesis for d in decoded])
 
 
-def evaluate_run(run, recognizer, test, concat, shown, options, device, out):
+def evaluate_run(run, recognizer, test, concat, shown, options, device, out, batch_size=32):
     """The table row of one run, and its transcript of the figure's utterance."""
     summary = json.loads((run / "summary.json").read_text())
-    decoded, rtf = decode(recognizer, test, options, device, f"{run.name} test")
+    decoded, rtf = decode(recognizer, test, options, device, f"{run.name} test", batch_size)
     scores = score_decoded(decoded)
     by_length = {}
     for low, high in BUCKETS:
@@ -103,7 +105,7 @@ def evaluate_run(run, recognizer, test, concat, shown, options, device, out):
         bucket = score_decoded(inside)
         name = f">= {low:g} s" if high == float("inf") else f"{low:g}-{high:g} s"
         by_length[name] = {"wer": bucket.wer if inside else None, "utterances": len(inside)}
-    decoded_long, _ = decode(recognizer, concat, options, device, f"{run.name} concat3")
+    decoded_long, _ = decode(recognizer, concat, options, device, f"{run.name} concat3", batch_size)
     long_scores = score_decoded(decoded_long)
     for split, results in (("test", decoded), ("concat3", decoded_long)):
         write_transcripts(out / run.name / f"{split}.hyp", {d.id: d.hypothesis for d in results})
@@ -135,7 +137,7 @@ def main() -> None:
     train = read_manifest(corpus / "train.jsonl")
     test = read_manifest(corpus / "test.jsonl")
     longest_train = max(u.duration for u in train)
-    options = DecodingOptions(beam_size=1, batch_size=args.batch_size)
+    options = DecodingOptions(beam_size=1)
     # One utterance for the figure: the first test utterance of 3-4 s (else the longest).
     shown = next((u for u in test if 3.0 <= u.duration <= 4.0), max(test, key=lambda u: u.duration))
 
@@ -155,7 +157,9 @@ def main() -> None:
             recognizer = load_recognizer(run / "best.pt", device).eval()
             if concat is None:
                 concat = concatenated_test_set(test, longest_train, out, recognizer.sample_rate)
-            row, figure = evaluate_run(run, recognizer, test, concat, shown, options, device, out)
+            row, figure = evaluate_run(
+                run, recognizer, test, concat, shown, options, device, out, args.batch_size
+            )
             cached[0].write_text(json.dumps(row, indent=2))
             torch.save(figure, cached[1])
         rows.append(row)

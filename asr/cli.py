@@ -382,9 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if argv and argv[0] in ("train", "evaluate", "transcribe"):
         # Before torch loads: it reads the policy once, when it starts its threads (asr/cpu.py).
+        # Debug level: a diagnostic of the machine's load must not add a line to every command's
+        # output (a user's mistake stays one line); training writes the policy into its log.
         choice = choose_omp_wait_policy()
         if choice is not None:
-            logging.getLogger("asr").info(choice)
+            logging.getLogger("asr").debug(choice)
     if argv and argv[0] in ("train", "evaluate"):
         if argv[0] == "train":
             from asr.train import main as entry

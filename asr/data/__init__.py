@@ -1,0 +1,37 @@
+"""Manifests, the utterance dataset, length-bucketed batching and collation.
+
+=============  =================================================================================
+``manifest``   :class:`Utterance`, reading and writing JSONL manifests, ``validate`` (filters)
+``skips``      :class:`Skipped` records and the :class:`SkipCounter` that logs and counts them
+``dataset``    :class:`UtteranceDataset` (audio read, text encoded) and the :class:`FeatureCache`
+``batching``   :class:`Batch`, ``collate`` and the length-bucketed :class:`BucketBatchSampler`
+=============  =================================================================================
+
+Bad utterances never stop a job: ``validate`` drops those whose text the vocabulary cannot
+spell, whose duration is out of bounds or whose length in tokens is impossible for that
+duration, and the dataset returns a ``Skipped`` record for audio
+that cannot be read, which ``collate`` carries in ``Batch.skipped`` (so it reaches the main
+process even from data-loading workers). Every skip is logged with the utterance id and counted
+in a ``SkipCounter`` so the run's summary can report it.
+"""
+
+from asr.data.batching import Batch, BucketBatchSampler, collate
+from asr.data.dataset import Example, FeatureCache, UtteranceDataset
+from asr.data.manifest import REQUIRED_KEYS, Utterance, read_manifest, validate, write_manifest
+from asr.data.skips import SkipCounter, Skipped
+
+__all__ = [
+    "REQUIRED_KEYS",
+    "Batch",
+    "BucketBatchSampler",
+    "Example",
+    "FeatureCache",
+    "SkipCounter",
+    "Skipped",
+    "Utterance",
+    "UtteranceDataset",
+    "collate",
+    "read_manifest",
+    "validate",
+    "write_manifest",
+]

@@ -16,11 +16,27 @@ in a ``SkipCounter`` so the run's summary can report it.
 """
 
 from asr.data.batching import Batch, BucketBatchSampler, collate
-from asr.data.dataset import Example, FeatureCache, UtteranceDataset
-from asr.data.manifest import REQUIRED_KEYS, Utterance, read_manifest, validate, write_manifest
+from asr.data.dataset import (
+    Example,
+    FeatureCache,
+    TruncatedAudio,
+    UtteranceDataset,
+    truncated_wav,
+)
+from asr.data.manifest import (
+    BAD_LINE,
+    DUPLICATE_ID,
+    REQUIRED_KEYS,
+    Utterance,
+    read_manifest,
+    validate,
+    write_manifest,
+)
 from asr.data.skips import SkipCounter, Skipped
 
 __all__ = [
+    "BAD_LINE",
+    "DUPLICATE_ID",
     "REQUIRED_KEYS",
     "Batch",
     "BucketBatchSampler",
@@ -28,10 +44,12 @@ __all__ = [
     "FeatureCache",
     "SkipCounter",
     "Skipped",
+    "TruncatedAudio",
     "Utterance",
     "UtteranceDataset",
     "collate",
     "read_manifest",
+    "truncated_wav",
     "validate",
     "write_manifest",
 ]

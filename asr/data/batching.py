@@ -29,19 +29,31 @@ class Batch:
         return len(self.ids)
 
     def to(self, device: torch.device) -> Batch:
-        def move(tensor):
-            return None if tensor is None else tensor.to(device, non_blocking=True)
+        """A copy on ``device``; from pinned memory the copy runs asynchronously."""
+        return self._map(lambda tensor: tensor.to(device, non_blocking=True))
+
+    def pin_memory(self) -> Batch:
+        """A copy with every tensor in page-locked memory.
+
+        ``DataLoader(pin_memory=True)`` calls this on each batch (in its pinning thread), so that
+        ``to(device)`` copies to the GPU without blocking while the previous step computes.
+        """
+        return self._map(torch.Tensor.pin_memory)
+
+    def _map(self, function) -> Batch:
+        def apply(tensor):
+            return None if tensor is None else function(tensor)
 
         return Batch(
             self.ids,
             self.texts,
-            move(self.waveforms),
-            move(self.waveform_lens),
-            move(self.targets),
-            move(self.target_lens),
+            apply(self.waveforms),
+            apply(self.waveform_lens),
+            apply(self.targets),
+            apply(self.target_lens),
             self.skipped,
-            move(self.features),
-            move(self.feature_lens),
+            apply(self.features),
+            apply(self.feature_lens),
         )
 
 

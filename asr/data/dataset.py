@@ -1,7 +1,10 @@
 """The utterance dataset: audio read (or cached features loaded) and text encoded.
 
-The dataset returns a :class:`~asr.data.skips.Skipped` record for an utterance whose audio
-cannot be read or whose text cannot be encoded, instead of raising.
+The dataset returns a :class:`~asr.data.skips.Skipped` record, instead of raising, for an
+utterance whose audio cannot be read (missing, empty, not audio, too short), whose audio is
+truncated (a WAV file that holds fewer samples than its header declares, or a segment that runs
+past the end of its file: its transcript would be paired with part of the speech), or whose
+text cannot be encoded.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from asr.audio import load_audio
+from asr.audio import audio_duration, load_audio
 from asr.data.manifest import Utterance
 from asr.data.skips import Skipped
 from asr.errors import AudioError, TextError
@@ -64,7 +67,13 @@ class FeatureCache:
         self.filterbank = filterbank
 
     def path(self, utt: Utterance) -> Path:
-        stat = utt.audio.stat()
+        """The cache file of ``utt``; AudioError when its audio file cannot be looked at."""
+        try:
+            stat = utt.audio.stat()
+        except FileNotFoundError:
+            raise AudioError(f"audio file {utt.audio} does not exist") from None
+        except OSError as error:
+            raise AudioError(f"audio file {utt.audio} cannot be read ({error.strerror})") from None
         key = f"{utt.audio.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{utt.offset}|"
         key += f"{utt.duration if utt.offset is not None else ''}"
         digest = hashlib.sha1(key.encode()).hexdigest()
@@ -135,6 +144,7 @@ class UtteranceDataset(Dataset):
             offset=utt.offset or 0.0,
             duration=None if utt.offset is None else utt.duration,
         )
+        _check_complete(utt, waveform, self.sample_rate)
         if self.cache_audio:
             self._cache[index] = (waveform.clamp(-1, 1) * 32767.0).round().to(torch.int16)
         return waveform
@@ -148,6 +158,8 @@ class UtteranceDataset(Dataset):
                 features, num_samples = self.feature_cache.load(utt, lambda: self._waveform(index))
                 return Example(utt.id, torch.zeros(0), tokens, utt.text, features, num_samples)
             waveform = self._waveform(index)
+        except TruncatedAudio as error:
+            return Skipped(utt.id, "truncated audio", str(error))
         except AudioError as error:
             return Skipped(utt.id, "unreadable audio", str(error))
         except TextError as error:
@@ -156,8 +168,6 @@ class UtteranceDataset(Dataset):
 
     def durations(self) -> list[float]:
         """Seconds per utterance (manifest value, else read from the file header)."""
-        from asr.audio import audio_duration
-
         out = []
         for utt in self.utterances:
             if math.isnan(utt.duration):
@@ -168,3 +178,58 @@ class UtteranceDataset(Dataset):
             else:
                 out.append(utt.duration)
         return out
+
+
+class TruncatedAudio(AudioError):
+    """Audio that holds less than its header or its manifest line says."""
+
+
+def _check_complete(utt: Utterance, waveform: torch.Tensor, sample_rate: int) -> None:
+    """Raise TruncatedAudio when ``waveform`` (S,) is only part of what ``utt`` describes."""
+    if utt.offset is None:
+        message = truncated_wav(utt.audio)
+        if message:
+            raise TruncatedAudio(message)
+    # Durations in manifests are rounded (to 0.1 ms by the corpus preparation): allow 10 ms.
+    elif len(waveform) < (utt.duration - 0.01) * sample_rate:
+        raise TruncatedAudio(
+            f"segment of audio file {utt.audio} from {utt.offset:.2f} s for {utt.duration:.2f} s "
+            f"runs past the end of the file ({len(waveform) / sample_rate:.2f} s read)"
+        )
+
+
+def truncated_wav(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is a truncated WAV file (its ``data`` chunk declares more bytes than the
+    file holds), or None when it is complete or not a RIFF WAV file.
+
+    libsndfile reads such a file without an error, as the samples it holds, so the truncation is
+    found only in the RIFF header. A ``data`` size of 0 or 0xFFFFFFFF is what a program writing
+    to a pipe leaves (it cannot seek back to write the size): that is not a truncation.
+    """
+    with open(path, "rb") as file:
+        head = file.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = os.fstat(file.fileno()).st_size
+        bytes_per_second = 0
+        position = 12
+        for _ in range(64):  # a WAV file has a handful of chunks before its samples
+            file.seek(position)
+            chunk = file.read(20)
+            if len(chunk) < 8:
+                return None
+            name, length = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if name == b"fmt " and len(chunk) == 20:  # format, channels, rate, bytes a second
+                bytes_per_second = int.from_bytes(chunk[16:20], "little")
+            if name == b"data":
+                held = size - position - 8
+                if length in (0, 0xFFFFFFFF) or held >= length:
+                    return None
+                if bytes_per_second:
+                    said = f"{length / bytes_per_second:.2f} s of audio"
+                    holds = f"{held / bytes_per_second:.2f} s"
+                else:
+                    said, holds = f"{length} bytes of samples", f"{held} bytes"
+                return f"audio file {path} is truncated: its header declares {said}, it has {holds}"
+            position += 8 + length + (length & 1)  # chunks are padded to an even length
+    return None

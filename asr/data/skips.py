@@ -37,12 +37,15 @@ class SkipCounter:
         for item in skipped:
             self.skip(item.id, item.reason, item.message)
 
-    def skip(self, utterance_id: str, reason: str, message: str) -> None:
-        if utterance_id in self._seen:
+    def skip(self, key: str, reason: str, message: str) -> None:
+        """Count and log one skip; ``key`` is the utterance id, or ``file:line`` for a manifest
+        line that is no utterance. A key already skipped is not counted again (an utterance
+        whose audio cannot be read is met again every epoch)."""
+        if key in self._seen:
             return
-        self._seen.add(utterance_id)
+        self._seen.add(key)
         self.counts[reason] += 1
-        log.warning("skipping %s: %s", utterance_id, message)
+        log.warning("skipping %s: %s", key, message)
 
     @property
     def total(self) -> int:

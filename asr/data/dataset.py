@@ -204,8 +204,16 @@ def truncated_wav(path: str | os.PathLike) -> str | None:
 
     libsndfile reads such a file without an error, as the samples it holds, so the truncation is
     found only in the RIFF header. A ``data`` size of 0 or 0xFFFFFFFF is what a program writing
-    to a pipe leaves (it cannot seek back to write the size): that is not a truncation.
+    to a pipe leaves (it cannot seek back to write the size): that is not a truncation. A file
+    that cannot be opened is left to the reader to report (None).
     """
+    try:
+        return _riff_truncation(path)
+    except OSError:
+        return None
+
+
+def _riff_truncation(path: str | os.PathLike) -> str | None:
     with open(path, "rb") as file:
         head = file.read(12)
         if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":

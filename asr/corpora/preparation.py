@@ -94,14 +94,11 @@ def _probe(item: tuple[str, float | None, float, bool]) -> tuple[float | None, s
         if truncation:
             return None, TRUNCATED_AUDIO, truncation
         if segment and available < duration - 0.01:
-            return (
-                None,
-                UNREADABLE_AUDIO,
-                (
-                    f"segment of {audio} from {offset:.2f} s for {duration:.2f} s runs past the end "
-                    f"of the file ({offset + available:.2f} s)"
-                ),
+            message = (
+                f"segment of {audio} from {offset:.2f} s for {duration:.2f} s runs past the end "
+                f"of the file ({offset + available:.2f} s)"
             )
+            return None, UNREADABLE_AUDIO, message
         return seconds, "", ""
     except AudioError as error:
         missing = "does not exist" in str(error)

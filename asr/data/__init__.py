@@ -7,12 +7,14 @@
 ``batching``   :class:`Batch`, ``collate`` and the length-bucketed :class:`BucketBatchSampler`
 =============  =================================================================================
 
-Bad utterances never stop a job: ``validate`` drops those whose text the vocabulary cannot
-spell, whose duration is out of bounds or whose length in tokens is impossible for that
-duration, and the dataset returns a ``Skipped`` record for audio
-that cannot be read, which ``collate`` carries in ``Batch.skipped`` (so it reaches the main
-process even from data-loading workers). Every skip is logged with the utterance id and counted
-in a ``SkipCounter`` so the run's summary can report it.
+Bad data never stops a job, and nothing bad is trained on: ``read_manifest`` type-checks every
+field and skips a bad line (or a repeated id); ``validate`` drops utterances whose text the
+vocabulary cannot spell, whose duration (from the manifest, else the audio header) is out of
+bounds or whose length in tokens is impossible for that duration; the dataset returns a
+``Skipped`` record for audio that cannot be read or is truncated, which ``collate`` carries in
+``Batch.skipped`` (so it reaches the main process even from data-loading workers). Every skip is
+logged once, naming the manifest line or the utterance, and counted by reason in a
+``SkipCounter`` so the run's summary can report it.
 """
 
 from asr.data.batching import Batch, BucketBatchSampler, collate

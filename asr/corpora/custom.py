@@ -16,8 +16,9 @@ end        ``end`` (seconds; with an offset, instead of a duration)
 =========  ===============================================================
 
 Relative audio paths are resolved against the table's folder (or ``--audio-root``). Each
-problem (a row without audio or without text, a missing or unreadable file, a duplicate id) is
-one line, counted in ``prepare.json``; the other rows are prepared.
+problem (a JSONL line that is not a JSON object, a row without audio or without text, a missing,
+unreadable or truncated file, a duplicate id) is one line, counted in ``prepare.json``; the other
+rows are prepared.
 
     python recipes/custom/prepare.py --out data/mine table train=train.csv dev=dev.tsv
     python recipes/custom/prepare.py --out data/mine kaldi train=kaldi/data/train test=...
@@ -61,8 +62,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def read_rows(path: Path) -> list[tuple[int, dict]]:
-    """(line number, row) of a JSONL, CSV or TSV table; the format follows the suffix."""
+def read_rows(path: Path, problems: Problems) -> list[tuple[int, dict]]:
+    """(line number, row) of a JSONL, CSV or TSV table; the format follows the suffix. A JSONL
+    line that is not a JSON object is a problem, and the other lines are read."""
     if not path.is_file():
         raise UserError(f"table not found: {path}")
     suffix = path.suffix.lower()
@@ -74,9 +76,11 @@ def read_rows(path: Path) -> list[tuple[int, dict]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise UserError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+                problems.add(MALFORMED_LINE, f"{path}:{number}: not valid JSON ({error.msg})")
+                continue
             if not isinstance(row, dict):
-                raise UserError(f"{path}:{number}: expected a JSON object")
+                problems.add(MALFORMED_LINE, f"{path}:{number}: expected a JSON object")
+                continue
             rows.append((number, row))
         return rows
     if suffix in (".csv", ".tsv"):
@@ -110,7 +114,7 @@ def read_table_corpus(
 ) -> list[Utterance]:
     """Utterances of one table (durations from the table where given, else measured later)."""
     path = Path(path)
-    rows = read_rows(path)
+    rows = read_rows(path, problems)
     columns = sorted({key for _, row in rows for key in row})
     names = {field: _column(columns, field) for field in COLUMNS}
     for field in ("audio", "text"):

@@ -4,9 +4,10 @@ An importer (``librispeech``, ``timit``, ``kaldi``, ``custom``) reads a corpus i
 into :class:`asr.data.Utterance` records, reporting each problem it meets (a transcript line
 without audio, audio without a transcript, a malformed line, a missing split) as one line through
 :class:`Problems` and carrying on with the rest. :func:`check_audio` then opens every audio file
-(decoding it in full with ``verify``, reading its header otherwise), drops the unreadable ones as
-problems too and fills in exact durations; :func:`write_corpus` writes one JSONL manifest per split
-(docs/design.md) and ``prepare.json`` with the statistics and the problem counts.
+(decoding it in full with ``verify``, reading its header otherwise), drops the unreadable and
+truncated ones as problems too and fills in exact durations; :func:`write_corpus` writes one
+JSONL manifest per split (docs/design.md) and ``prepare.json`` with the statistics and the
+problem counts.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from asr.audio import audio_duration, load_audio
-from asr.data import Utterance, write_manifest
+from asr.data import Utterance, truncated_wav, write_manifest
 from asr.errors import AudioError, UserError
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ TRANSCRIPT_WITHOUT_AUDIO = "transcript without audio"
 AUDIO_WITHOUT_TRANSCRIPT = "audio without transcript"
 MISSING_AUDIO_FILE = "missing audio file"
 UNREADABLE_AUDIO = "unreadable audio"
+TRUNCATED_AUDIO = "truncated audio"
 MALFORMED_LINE = "malformed line"
 DUPLICATE_ID = "duplicate id"
 
@@ -65,8 +67,9 @@ class Problems:
         return f"{self.total} problems ({parts})"
 
 
-def _probe(item: tuple[str, float | None, float, bool]) -> tuple[float | None, str | None]:
-    """(duration in seconds, None) of one utterance's audio, or (None, error message)."""
+def _probe(item: tuple[str, float | None, float, bool]) -> tuple[float | None, str, str]:
+    """(duration in seconds, "", "") of one utterance's audio, or (None, kind, message) of its
+    problem."""
     audio, offset, duration, verify = item
     segment = offset is not None and not math.isnan(duration)
     try:
@@ -86,14 +89,20 @@ def _probe(item: tuple[str, float | None, float, bool]) -> tuple[float | None, s
             seconds = duration if segment else available
             if available <= 0:
                 raise AudioError(f"audio file {audio} ends before the offset {offset:.2f} s")
+        # libsndfile reads a cut-off WAV as the samples it holds: only its header tells.
+        truncation = None if segment else truncated_wav(audio)
+        if truncation:
+            return None, TRUNCATED_AUDIO, truncation
         if segment and available < duration - 0.01:
-            return None, (
+            message = (
                 f"segment of {audio} from {offset:.2f} s for {duration:.2f} s runs past the end "
                 f"of the file ({offset + available:.2f} s)"
             )
-        return seconds, None
+            return None, UNREADABLE_AUDIO, message
+        return seconds, "", ""
     except AudioError as error:
-        return None, str(error)
+        missing = "does not exist" in str(error)
+        return None, MISSING_AUDIO_FILE if missing else UNREADABLE_AUDIO, str(error)
 
 
 def check_audio(
@@ -116,13 +125,11 @@ def check_audio(
     else:
         results = [_probe(item) for item in items]
     kept = []
-    for utt, (seconds, error) in zip(utterances, results, strict=True):
-        if error is None:
-            kept.append(replace(utt, duration=round(seconds, 4)))
-        elif "does not exist" in error:
-            problems.add(MISSING_AUDIO_FILE, f"{utt.id}: {error}")
+    for utt, (seconds, kind, message) in zip(utterances, results, strict=True):
+        if seconds is None:
+            problems.add(kind, f"{utt.id}: {message}")
         else:
-            problems.add(UNREADABLE_AUDIO, f"{utt.id}: {error}")
+            kept.append(replace(utt, duration=round(seconds, 4)))
     return kept
 
 

@@ -110,7 +110,7 @@ def test_tables_in_csv_tsv_and_jsonl(tmp_path):
     (tmp_path / "dev.tsv").write_text(f"path\tsentence\nclips/a.wav\t{SENTENCES[2]}\n")
     (tmp_path / "test.jsonl").write_text(
         json.dumps({"audio_filepath": str(audio / "a.wav"), "text": SENTENCES[2], "duration": 9})
-        + "\n"
+        + "\n{not json\n"  # one malformed line: counted, the rest prepared
     )
     tables = {
         name: tmp_path / f"{name}.{ext}"
@@ -121,6 +121,7 @@ def test_tables_in_csv_tsv_and_jsonl(tmp_path):
         "audio without transcript": 1,
         "transcript without audio": 1,
         "missing audio file": 1,
+        "malformed line": 1,
     }
     train = read_manifest(tmp_path / "out" / "train.jsonl")
     assert [u.id for u in train] == ["long_00000000", f"long_{round(1000 * split):08d}"]

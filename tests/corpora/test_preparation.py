@@ -41,3 +41,22 @@ def test_summary_lists_splits_and_problems(tmp_path):
     assert summary["problems"] == {"audio without transcript": 1, "missing split": 1}
     text = format_summary(summary)
     assert "dev" in text and "1 audio without transcript" in text
+
+
+def test_check_audio_counts_a_truncated_wav_and_keeps_the_rest(tmp_path, caplog):
+    soundfile.write(tmp_path / "a.wav", np.zeros(8000, dtype=np.float32), 16000)
+    soundfile.write(tmp_path / "cut.wav", np.zeros(16000, dtype=np.float32), 16000)
+    data = (tmp_path / "cut.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])  # a copy interrupted halfway
+    utterances = [
+        Utterance("a", tmp_path / "a.wav", math.nan, "x"),
+        Utterance("cut", tmp_path / "cut.wav", math.nan, "x"),
+        Utterance("gone", tmp_path / "gone.wav", math.nan, "x"),
+    ]
+    for verify in (True, False):
+        problems = Problems()
+        caplog.clear()
+        assert [u.id for u in check_audio(utterances, problems, verify=verify)] == ["a"]
+        assert problems.counts == {"truncated audio": 1, "missing audio file": 1}
+        truncated = [r.getMessage() for r in caplog.records if "is truncated" in r.getMessage()]
+        assert len(truncated) == 1 and "cut.wav" in truncated[0]

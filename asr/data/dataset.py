@@ -1,0 +1,243 @@
+"""The utterance dataset: audio read (or cached features loaded) and text encoded.
+
+The dataset returns a :class:`~asr.data.skips.Skipped` record, instead of raising, for an
+utterance whose audio cannot be read (missing, empty, not audio, too short), whose audio is
+truncated (a WAV file that holds fewer samples than its header declares, or a segment that runs
+past the end of its file: its transcript would be paired with part of the speech), or whose
+text cannot be encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from asr.audio import audio_duration, load_audio
+from asr.data.manifest import Utterance
+from asr.data.skips import Skipped
+from asr.errors import AudioError, TextError
+from asr.text import Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    id: str
+    waveform: torch.Tensor  # (S,) float32; empty when ``features`` come from the cache
+    tokens: torch.Tensor  # (U,) int64
+    text: str
+    features: torch.Tensor | None = None  # (T, F) raw log-mel, with a feature cache
+    num_samples: int = 0  # S of the audio the features were computed from
+
+
+class FeatureCache:
+    """Raw log-mel features of utterances in files, computed once and read back afterwards.
+
+    Features are computed from the unaugmented waveform and stored as float16 (a 10 ms frame
+    of 80 bins is 160 bytes: 58 MB an hour of audio). A file is named by a hash of the audio
+    file's path, size and modification time, the segment, and the filterbank's settings, so a
+    changed file or a different filterbank never reads stale features. Files are written
+    atomically, so data-loading workers can share one folder.
+    """
+
+    def __init__(self, folder: str | Path, filterbank: torch.nn.Module) -> None:
+        settings = {
+            name: getattr(filterbank, name)
+            for name in (
+                "sample_rate",
+                "num_mel_bins",
+                "window_length",
+                "hop_length",
+                "n_fft",
+                "floor",
+            )
+        }
+        tag = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+        self.folder = Path(folder) / f"logmel-{tag}"
+        self.filterbank = filterbank
+
+    def path(self, utt: Utterance) -> Path:
+        """The cache file of ``utt``; AudioError when its audio file cannot be looked at."""
+        try:
+            stat = utt.audio.stat()
+        except FileNotFoundError:
+            raise AudioError(f"audio file {utt.audio} does not exist") from None
+        except OSError as error:
+            raise AudioError(f"audio file {utt.audio} cannot be read ({error.strerror})") from None
+        key = f"{utt.audio.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{utt.offset}|"
+        key += f"{utt.duration if utt.offset is not None else ''}"
+        digest = hashlib.sha1(key.encode()).hexdigest()
+        return self.folder / digest[:2] / f"{digest}.pt"
+
+    def load(self, utt: Utterance, waveform_fn) -> tuple[torch.Tensor, int]:
+        """(T, F) float32 features and the sample count, from the file or computed and saved."""
+        path = self.path(utt)
+        if path.is_file():
+            try:
+                stored = torch.load(path, map_location="cpu", weights_only=True)
+                return stored["features"].float(), int(stored["num_samples"])
+            except Exception:  # a damaged cache file is recomputed, never trusted
+                log.warning("recomputing damaged cached features %s", path)
+        waveform = waveform_fn()
+        with torch.no_grad():
+            features, _ = self.filterbank(waveform[None], torch.tensor([len(waveform)]))
+        features = features[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        torch.save({"features": features.half(), "num_samples": len(waveform)}, tmp)
+        os.replace(tmp, path)
+        return features.half().float(), len(waveform)
+
+
+class UtteranceDataset(Dataset):
+    """Reads audio and encodes text; returns ``Skipped`` for an utterance that cannot be used.
+
+    With ``cache_audio=True`` decoded waveforms are kept in memory as int16 (2 bytes a sample:
+    an hour of 16 kHz audio is 115 MB), so later epochs do no file I/O. With a
+    ``feature_cache`` the examples carry raw log-mel features read from (or written to) that
+    cache instead of waveforms.
+    """
+
+    def __init__(
+        self,
+        utterances: Sequence[Utterance],
+        vocabulary: Vocabulary,
+        sample_rate: int = 16000,
+        min_samples: int = 400,
+        cache_audio: bool = False,
+        feature_cache: FeatureCache | None = None,
+        encode_text: bool = True,
+    ) -> None:
+        self.utterances = list(utterances)
+        # Decoding for scoring needs no token ids: a reference the vocabulary cannot spell is
+        # still scored (as errors) instead of skipped.
+        self.encode_text = encode_text
+        self.vocabulary = vocabulary
+        self.sample_rate = sample_rate
+        self.min_samples = min_samples
+        self.cache_audio = cache_audio
+        self.feature_cache = feature_cache
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def _waveform(self, index: int) -> torch.Tensor:
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached.float() / 32767.0
+        utt = self.utterances[index]
+        waveform = load_audio(
+            utt.audio,
+            self.sample_rate,
+            min_samples=self.min_samples,
+            offset=utt.offset or 0.0,
+            duration=None if utt.offset is None else utt.duration,
+        )
+        _check_complete(utt, waveform, self.sample_rate)
+        if self.cache_audio:
+            self._cache[index] = (waveform.clamp(-1, 1) * 32767.0).round().to(torch.int16)
+        return waveform
+
+    def __getitem__(self, index: int) -> Example | Skipped:
+        utt = self.utterances[index]
+        try:
+            ids = self.vocabulary.encode(utt.text) if self.encode_text else []
+            tokens = torch.tensor(ids, dtype=torch.long)
+            if self.feature_cache is not None:
+                features, num_samples = self.feature_cache.load(utt, lambda: self._waveform(index))
+                return Example(utt.id, torch.zeros(0), tokens, utt.text, features, num_samples)
+            waveform = self._waveform(index)
+        except TruncatedAudio as error:
+            return Skipped(utt.id, "truncated audio", str(error))
+        except AudioError as error:
+            return Skipped(utt.id, "unreadable audio", str(error))
+        except TextError as error:
+            return Skipped(utt.id, "text outside vocabulary", str(error))
+        return Example(utt.id, waveform, tokens, utt.text, num_samples=len(waveform))
+
+    def durations(self) -> list[float]:
+        """Seconds per utterance (manifest value, else read from the file header)."""
+        out = []
+        for utt in self.utterances:
+            if math.isnan(utt.duration):
+                try:
+                    out.append(audio_duration(utt.audio))
+                except AudioError:
+                    out.append(0.0)
+            else:
+                out.append(utt.duration)
+        return out
+
+
+class TruncatedAudio(AudioError):
+    """Audio that holds less than its header or its manifest line says."""
+
+
+def _check_complete(utt: Utterance, waveform: torch.Tensor, sample_rate: int) -> None:
+    """Raise TruncatedAudio when ``waveform`` (S,) is only part of what ``utt`` describes."""
+    if utt.offset is None:
+        message = truncated_wav(utt.audio)
+        if message:
+            raise TruncatedAudio(message)
+    # Durations in manifests are rounded (to 0.1 ms by the corpus preparation): allow 10 ms.
+    elif len(waveform) < (utt.duration - 0.01) * sample_rate:
+        raise TruncatedAudio(
+            f"segment of audio file {utt.audio} from {utt.offset:.2f} s for {utt.duration:.2f} s "
+            f"runs past the end of the file ({len(waveform) / sample_rate:.2f} s read)"
+        )
+
+
+def truncated_wav(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is a truncated WAV file (its ``data`` chunk declares more bytes than the
+    file holds), or None when it is complete or not a RIFF WAV file.
+
+    libsndfile reads such a file without an error, as the samples it holds, so the truncation is
+    found only in the RIFF header. A ``data`` size of 0 or 0xFFFFFFFF is what a program writing
+    to a pipe leaves (it cannot seek back to write the size): that is not a truncation. A file
+    that cannot be opened is left to the reader to report (None).
+    """
+    try:
+        return _riff_truncation(path)
+    except OSError:
+        return None
+
+
+def _riff_truncation(path: str | os.PathLike) -> str | None:
+    with open(path, "rb") as file:
+        head = file.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = os.fstat(file.fileno()).st_size
+        bytes_per_second = 0
+        position = 12
+        for _ in range(64):  # a WAV file has a handful of chunks before its samples
+            file.seek(position)
+            chunk = file.read(20)
+            if len(chunk) < 8:
+                return None
+            name, length = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if name == b"fmt " and len(chunk) == 20:  # format, channels, rate, bytes a second
+                bytes_per_second = int.from_bytes(chunk[16:20], "little")
+            if name == b"data":
+                held = size - position - 8
+                if length in (0, 0xFFFFFFFF) or held >= length:
+                    return None
+                if bytes_per_second:
+                    said = f"{length / bytes_per_second:.2f} s of audio"
+                    holds = f"{held / bytes_per_second:.2f} s"
+                else:
+                    said, holds = f"{length} bytes of samples", f"{held} bytes"
+                return f"audio file {path} is truncated: its header declares {said}, it has {holds}"
+            position += 8 + length + (length & 1)  # chunks are padded to an even length
+    return None

@@ -80,7 +80,7 @@ _VOWEL_SOUND = re.compile(r"^(hour|honest|honor|heir)")
 
 
 def fix_articles(text: str) -> str:
-    """"a" or "an" as the next word sounds: "an apple", "a university", "an hour"."""
+    """The article before each word as the word sounds: "an apple", "a university", "an hour"."""
     words = text.split(" ")
     for i, word in enumerate(words[:-1]):
         if word.lower() in ("a", "an"):

@@ -16,9 +16,9 @@ The same count and seed always give the same list.
 
 This module is the expansion engine (alternatives, then slots, then the acceptance of a
 sentence). The slots are functions in ``asr.corpora.grammar``: ``subjects`` (the subject and
-the words that agree with it), ``phrases`` (noun phrases, times, numbers, adjectives), over
-``clause`` (one sentence's state), ``english`` (agreement tables, number words, "a"/"an") and
-``word_lists`` (the lexicon files).
+the words that agree with it), ``phrases`` (noun phrases, adjectives, adverbs) and ``times``
+(times, calendar words, numbers), over ``clause`` (one sentence's state), ``english``
+(agreement tables, number words, "a"/"an") and ``word_lists`` (the lexicon files).
 
 >>> generate_sentences(2, seed=0) == generate_sentences(2, seed=0)
 True
@@ -37,6 +37,7 @@ from asr.corpora.grammar.clause import Clause
 from asr.corpora.grammar.english import fix_articles, number_words, written_form
 from asr.corpora.grammar.phrases import PHRASE_SLOTS
 from asr.corpora.grammar.subjects import SUBJECT_SLOTS
+from asr.corpora.grammar.times import TIME_SLOTS
 from asr.corpora.grammar.word_lists import Lexicon, default_lexicon
 from asr.text import normalize_text
 
@@ -71,7 +72,7 @@ VERB_SLOTS = {
     "chore_verb": "chores",
     "linking_verb": "linking",
 }
-SLOTS: dict[str, Callable[[Clause, str], str]] = {**SUBJECT_SLOTS, **PHRASE_SLOTS}
+SLOTS: dict[str, Callable[[Clause, str], str]] = {**SUBJECT_SLOTS, **PHRASE_SLOTS, **TIME_SLOTS}
 
 _SLOT = re.compile(r"\{(\w+)(?::(\w+))?\}")
 _ALTERNATIVES = re.compile(r"\[([^\[\]]*)\]")

@@ -8,10 +8,15 @@ import re
 
 import pytest
 
+from asr.corpora.grammar.phrases import PHRASE_SLOTS
+from asr.corpora.grammar.subjects import SUBJECT_SLOTS
+from asr.corpora.grammar.times import TIME_SLOTS
 from asr.corpora.sentences import (
     MAX_WORDS,
     MIN_WORDS,
+    SLOTS,
     TEMPLATES,
+    VERB_SLOTS,
     default_lexicon,
     generate_sentences,
     load_templates,
@@ -121,3 +126,12 @@ def test_templates_file_names_an_unknown_slot(tmp_path):
         load_templates(path)
     path.write_text("# a comment\n\n{subject} {be} {thing_adjective}\n")
     assert load_templates(path) == ("{subject} {be} {thing_adjective}",)
+
+
+def test_every_slot_has_one_filler_and_is_used():
+    tables = [SUBJECT_SLOTS, PHRASE_SLOTS, TIME_SLOTS, VERB_SLOTS]
+    names = [name for table in tables for name in table]
+    assert len(names) == len(set(names)), "a slot name is filled by two tables"
+    assert set(SLOTS) | set(VERB_SLOTS) == set(names)
+    used = {slot for template in TEMPLATES for slot in re.findall(r"\{(\w+)", template)}
+    assert used == set(names)

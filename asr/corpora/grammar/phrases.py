@@ -1,7 +1,7 @@
-"""The grammar's noun phrases, times, numbers, adjectives and adverbs.
+"""The grammar's noun phrases, adjectives and adverbs.
 
 Each slot is a function ``(clause, option) -> text``; ``PHRASE_SLOTS`` maps the template names
-("{thing}", "{thing:the}", "{past_time}", ...) to them. The options of a noun phrase: "bare" (no
+("{thing}", "{thing:the}", "{adverb}", ...) to them. The options of a noun phrase: "bare" (no
 determiner), "plural" (bare plural), "singular", "a" and "the"; no option lets the slot choose.
 """
 
@@ -212,84 +212,6 @@ def hobby(c: Clause, arg: str) -> str:
     return c.pick(c.lex.hobbies)
 
 
-def meal(c: Clause, arg: str) -> str:
-    return c.pick(c.lex.calendar["meals"])
-
-
-def weekday(c: Clause, arg: str) -> str:
-    day = c.pick(c.lex.calendar["days"])
-    return (f"{day}s" if arg == "plural" else day).title()
-
-
-def month(c: Clause, arg: str) -> str:
-    return c.pick(c.lex.calendar["months"]).title()
-
-
-def season(c: Clause, arg: str) -> str:
-    return c.pick(c.lex.calendar["seasons"])
-
-
-# -- times and numbers --------------------------------------------------------------------------
-
-
-def past_time(c: Clause, arg: str) -> str:
-    if c.chance(0.15):
-        return f"{c.pick(['last', 'on'])} {weekday(c, '')}"
-    return c.pick(c.lex.times["past"])
-
-
-def future_time(c: Clause, arg: str) -> str:
-    if c.chance(0.15):
-        return f"{c.pick(['next', 'on', 'this'])} {weekday(c, '')}"
-    return c.pick(c.lex.times["future"])
-
-
-def habitual_time(c: Clause, arg: str) -> str:
-    if c.chance(0.15):
-        if c.chance(0.5):
-            return f"every {weekday(c, '')}"
-        return f"on {weekday(c, 'plural' if c.chance(0.5) else '')}"
-    return c.pick(c.lex.times["habitual"])
-
-
-def clock_time(c: Clause, arg: str) -> str:
-    """A time of day without "at": "half past six", "nine thirty", "noon"."""
-    hour = number_words(c.rng.randint(1, 12))
-    return c.pick(
-        [
-            hour,
-            f"{hour} o'clock",
-            f"half past {hour}",
-            f"quarter past {hour}",
-            f"quarter to {hour}",
-            f"{hour} {c.pick(['fifteen', 'thirty', 'forty five', 'twenty'])}",
-            c.pick(["noon", "midnight"]),
-        ]
-    )
-
-
-def minutes(c: Clause, arg: str) -> str:
-    if c.chance(0.2):
-        return c.pick(["an hour", "half an hour", "a few minutes", "a minute"])
-    return f"{number_words(c.pick([2, 3, 5, 10, 15, 20, 25, 30, 40, 45]))} minutes"
-
-
-def count(c: Clause, arg: str) -> str:
-    return number_words(c.rng.randint(2, 12))
-
-
-def price(c: Clause, arg: str) -> str:
-    amount = c.rng.choice([c.rng.randint(2, 99), 100 * c.rng.randint(1, 9)])
-    return f"{number_words(amount)} {c.pick(['dollars', 'pounds', 'euros'])}"
-
-
-def duration(c: Clause, arg: str) -> str:
-    if c.chance(0.25):
-        return c.pick(["an hour", "half an hour", "a few minutes", "all day", "a week"])
-    unit = c.pick(["minutes", "hours", "days", "weeks"])
-    return f"{number_words(c.rng.randint(2, 12))} {unit}"
-
-
 # -- adjectives and adverbs ---------------------------------------------------------------------
 
 
@@ -344,18 +266,6 @@ PHRASE_SLOTS: dict[str, Callable[[Clause, str], str]] = {
     "sport": sport,
     "instrument": instrument,
     "hobby": hobby,
-    "meal": meal,
-    "weekday": weekday,
-    "month": month,
-    "season": season,
-    "past_time": past_time,
-    "future_time": future_time,
-    "habitual_time": habitual_time,
-    "clock_time": clock_time,
-    "minutes": minutes,
-    "count": count,
-    "price": price,
-    "duration": duration,
     "adverb": adverb,
     "frequency": frequency,
     "person_adjective": person_adjective,

@@ -1,4 +1,5 @@
-"""Speech synthesis with espeak-ng, called in-process through ctypes.
+"""Speech synthesis with espeak-ng, called in-process through ctypes (the binding is
+``asr.espeak``).
 
 The shared library and its voice data come from the ``espeakng-loader`` wheel, so no system
 espeak is needed. espeak-ng keeps global state (one voice, one set of parameters, one callback),
@@ -21,7 +22,6 @@ trimming): 6 ms per utterance, about 470x real time, so one hour of speech in un
 
 from __future__ import annotations
 
-import _ctypes
 import atexit
 import contextlib
 import ctypes
@@ -36,10 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from asr import espeak
 from asr.audio import resample
 from asr.text import normalize_text
 
-ESPEAK_SAMPLE_RATE = 22050
 # What normalize_text treats as word separators: white space, hyphens and dashes.
 _TOKEN = re.compile(r"[^\s\-\u2013\u2014]+")
 # Leading/trailing silence kept around the speech, in seconds.
@@ -47,16 +47,7 @@ MAX_EDGE_SILENCE = 0.15
 # Amplitude (of full scale 1.0) below which a sample counts as silence when trimming.
 SILENCE_THRESHOLD = 0.003
 
-# Values from espeak-ng's speak_lib.h.
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_POS_CHARACTER = 1
-_CHARS_AUTO = 0
-_EVENT_LIST_TERMINATED = 0
-_EVENT_WORD = 1
-_RATE, _PITCH, _RANGE = 1, 3, 4
-_EE_OK = 0
-_DONT_EXIT = 0x8000  # espeakINITIALIZE_DONT_EXIT: report missing data instead of exit()
-RATE_MIN, RATE_MAX = 80, 450
+RATE_MIN, RATE_MAX = 80, 450  # words a minute espeak-ng accepts
 
 
 @dataclass(frozen=True)
@@ -111,42 +102,6 @@ class Synthesis:
         return self.waveform.shape[0] / self.sample_rate
 
 
-class _Event(ctypes.Structure):
-    """espeak_EVENT; the trailing union is read as a pointer-sized field we never use."""
-
-    _fields_ = [
-        ("type", ctypes.c_int),
-        ("unique_identifier", ctypes.c_uint),
-        ("text_position", ctypes.c_int),  # characters from the start of the text, 1-based
-        ("length", ctypes.c_int),  # word length in characters
-        ("audio_position", ctypes.c_int),  # milliseconds into the message's audio
-        ("sample", ctypes.c_int),
-        ("user_data", ctypes.c_void_p),
-        ("id", ctypes.c_void_p),
-    ]
-
-
-class _VoiceInfo(ctypes.Structure):
-    """espeak_VOICE as espeak_ListVoices returns it."""
-
-    _fields_ = [
-        ("name", ctypes.c_char_p),
-        ("languages", ctypes.c_void_p),  # (priority byte, NUL-terminated name) pairs, then NUL
-        ("identifier", ctypes.c_char_p),  # file under espeak-ng-data/voices, e.g. "gmw/en-US"
-        ("gender", ctypes.c_ubyte),
-        ("age", ctypes.c_ubyte),
-        ("variant", ctypes.c_ubyte),
-        ("xx1", ctypes.c_ubyte),
-        ("score", ctypes.c_int),
-        ("spare", ctypes.c_void_p),
-    ]
-
-
-_SynthCallback = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
-)
-
-
 class EspeakSynthesizer:
     """The process's espeak-ng engine.
 
@@ -191,10 +146,10 @@ class EspeakSynthesizer:
         self._chunks: list[np.ndarray] = []  # int16 audio of the message being synthesised
         self._word_events: list[tuple[int, int, int]] = []  # (text position, length, ms)
         # Kept on the instance: ctypes must not free the callback while espeak may call it.
-        self._callback = _SynthCallback(self._on_audio)
+        self._callback = espeak.SynthCallback(self._on_audio)
         with self._engine() as lib:
-            self._languages = _english_languages(lib)
-            self._variants = _variants(lib)
+            self._languages = espeak.english_languages(lib)
+            self._variants = espeak.variants(lib)
             self._version = lib.espeak_Info(None).decode()
 
     @contextlib.contextmanager
@@ -206,10 +161,12 @@ class EspeakSynthesizer:
         lib = ctypes.CDLL(self._library_path)
         initialised = False
         try:
-            _declare(lib)
+            espeak.declare(lib)
             data_path = self._data_path.encode()
-            rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _DONT_EXIT)
-            if rate != ESPEAK_SAMPLE_RATE:
+            rate = lib.espeak_Initialize(
+                espeak.AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, espeak.DONT_EXIT
+            )
+            if rate != espeak.ESPEAK_SAMPLE_RATE:
                 raise RuntimeError(f"espeak-ng failed to initialise from {self._data_path}")
             initialised = True
             lib.espeak_SetSynthCallback(self._callback)
@@ -218,7 +175,7 @@ class EspeakSynthesizer:
         finally:
             if initialised:
                 lib.espeak_Terminate()
-            _unload(lib)
+            espeak.unload(lib)
 
     def version(self) -> str:
         """The espeak-ng library version, such as "1.52.0"."""
@@ -237,9 +194,9 @@ class EspeakSynthesizer:
         if wav and num_samples > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
         i = 0
-        while events[i].type != _EVENT_LIST_TERMINATED:
+        while events[i].type != espeak.EVENT_LIST_TERMINATED:
             event = events[i]
-            if event.type == _EVENT_WORD:
+            if event.type == espeak.EVENT_WORD:
                 self._word_events.append((event.text_position, event.length, event.audio_position))
             i += 1
         return 0  # continue synthesis
@@ -260,28 +217,28 @@ class EspeakSynthesizer:
             raise ValueError(f"espeak-ng has no voice variant {voice.variant!r}")
         encoded = text.encode("utf-8") + b"\0"
         with self._lock, self._engine() as lib:
-            if lib.espeak_SetVoiceByName(voice.espeak_name.encode()) != _EE_OK:
+            if lib.espeak_SetVoiceByName(voice.espeak_name.encode()) != espeak.EE_OK:
                 raise ValueError(f"espeak-ng cannot load voice {voice.espeak_name!r}")
-            lib.espeak_SetParameter(_RATE, voice.rate, 0)
-            lib.espeak_SetParameter(_PITCH, voice.pitch, 0)
-            lib.espeak_SetParameter(_RANGE, voice.pitch_range, 0)
+            lib.espeak_SetParameter(espeak.RATE, voice.rate, 0)
+            lib.espeak_SetParameter(espeak.PITCH, voice.pitch, 0)
+            lib.espeak_SetParameter(espeak.RANGE, voice.pitch_range, 0)
             self._chunks, self._word_events = [], []
             status = lib.espeak_Synth(
-                encoded, len(encoded), 0, _POS_CHARACTER, 0, _CHARS_AUTO, None, None
+                encoded, len(encoded), 0, espeak.POS_CHARACTER, 0, espeak.CHARS_AUTO, None, None
             )
             chunks, word_events = self._chunks, self._word_events
             self._chunks, self._word_events = [], []
-        if status != _EE_OK:
+        if status != espeak.EE_OK:
             raise RuntimeError(f"espeak-ng failed to synthesise {text!r} (error {status})")
 
         audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
         waveform = audio.astype(np.float32) / 32768.0  # (S,) at 22,050 Hz
-        start, end = _speech_bounds(waveform, ESPEAK_SAMPLE_RATE)
+        start, end = _speech_bounds(waveform, espeak.ESPEAK_SAMPLE_RATE)
         events = [(position, milliseconds / 1000.0) for position, _, milliseconds in word_events]
-        words = _align_words(text, events, end / ESPEAK_SAMPLE_RATE)
-        offset = start / ESPEAK_SAMPLE_RATE
+        words = _align_words(text, events, end / espeak.ESPEAK_SAMPLE_RATE)
+        offset = start / espeak.ESPEAK_SAMPLE_RATE
         words = [(word, round(max(0.0, seconds - offset), 3)) for word, seconds in words]
-        waveform = resample(waveform[start:end], ESPEAK_SAMPLE_RATE, sample_rate)
+        waveform = resample(waveform[start:end], espeak.ESPEAK_SAMPLE_RATE, sample_rate)
         np.clip(waveform, -1.0, 1.0, out=waveform)
         return Synthesis(torch.from_numpy(waveform), sample_rate, words)
 
@@ -325,74 +282,9 @@ def _align_words(
     return words
 
 
-def _declare(lib: ctypes.CDLL) -> None:
-    """Argument and result types of the functions we call (from speak_lib.h)."""
-    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    lib.espeak_Initialize.restype = ctypes.c_int
-    lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
-    lib.espeak_SetSynthCallback.restype = None
-    lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-    lib.espeak_ng_SetRandSeed.restype = None
-    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-    lib.espeak_SetVoiceByName.restype = ctypes.c_int
-    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    lib.espeak_SetParameter.restype = ctypes.c_int
-    lib.espeak_Synth.argtypes = [
-        ctypes.c_char_p,  # text
-        ctypes.c_size_t,  # size
-        ctypes.c_uint,  # position
-        ctypes.c_int,  # position_type
-        ctypes.c_uint,  # end_position
-        ctypes.c_uint,  # flags
-        ctypes.c_void_p,  # unique_identifier
-        ctypes.c_void_p,  # user_data
-    ]
-    lib.espeak_Synth.restype = ctypes.c_int
-    lib.espeak_ListVoices.argtypes = [ctypes.POINTER(_VoiceInfo)]
-    lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_VoiceInfo))
-    lib.espeak_Terminate.restype = ctypes.c_int
-    lib.espeak_Info.argtypes = [ctypes.c_void_p]
-    lib.espeak_Info.restype = ctypes.c_char_p
-
-
 def _remove_if_owner(directory: str, owner_pid: int) -> None:
     if os.getpid() == owner_pid:
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def _unload(lib: ctypes.CDLL) -> None:
-    """dlclose the library so the next load starts from its initial static state."""
-    close = getattr(_ctypes, "dlclose", None) or _ctypes.FreeLibrary  # POSIX, Windows
-    close(lib._handle)
-
-
-def _list_voices(lib: ctypes.CDLL, spec: _VoiceInfo | None) -> list[_VoiceInfo]:
-    table = lib.espeak_ListVoices(ctypes.byref(spec) if spec is not None else None)
-    voices, i = [], 0
-    while table[i]:
-        voices.append(table[i].contents)
-        i += 1
-    return voices
-
-
-def _english_languages(lib: ctypes.CDLL) -> tuple[str, ...]:
-    names = set()
-    for info in _list_voices(lib, None):
-        # The file name is what espeak_SetVoiceByName resolves ("en" is British English).
-        name = info.identifier.decode().rsplit("/", 1)[-1].lower()
-        # Shavian is English written in another alphabet: it cannot read Latin text.
-        if (name == "en" or name.startswith("en-")) and name != "en-shaw":
-            names.add(name)
-    return tuple(sorted(names))
-
-
-def _variants(lib: ctypes.CDLL) -> tuple[str, ...]:
-    spec = _VoiceInfo()
-    keep_alive = ctypes.c_char_p(b"variant")  # the special language that lists variants
-    spec.languages = ctypes.cast(keep_alive, ctypes.c_void_p)
-    return tuple(
-        sorted(info.identifier.decode().split("/", 1)[-1] for info in _list_voices(lib, spec))
-    )
 
 
 def _speech_bounds(waveform: np.ndarray, sample_rate: int) -> tuple[int, int]:

@@ -4,25 +4,23 @@ For the training step it times, in wall-clock seconds, the listener's forward, t
 forward (teacher forcing, including the loss), the backward pass and ``Adam.step``; for greedy and
 beam search the listener, the speller's ``step`` calls and the search's own work. Then it runs the
 same once more under ``torch.profiler`` and prints the operators by self CPU time. The workload
-and the model are those of ``benchmarks/peers.py`` (``--help`` there for the sizes)::
+and the model are those of ``benchmarks.peers`` (``python -m benchmarks.peers --help`` for the
+sizes). From the repository root::
 
-    python benchmarks/breakdown.py --threads 1 --phases train,greedy,beam
+    python -m benchmarks.breakdown --threads 1 --phases train,greedy,beam
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import LasAsr, Workload, load_average, training_batch  # noqa: E402
+from benchmarks.peers import LasAsr, Workload, load_average, training_batch
 
 
 class Stopwatch:

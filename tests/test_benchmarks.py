@@ -1,4 +1,4 @@
-"""benchmarks/peers.py at toy sizes: it runs, its checks hold and its FLOP count is right.
+"""benchmarks.peers at toy sizes: it runs, its checks hold and its FLOP count is right.
 
 SpeechBrain and ESPnet are optional (``pip install -e '.[bench]'``); their cases are skipped
 without them.
@@ -6,15 +6,13 @@ without them.
 
 import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import peers  # noqa: E402
+from benchmarks import peers
+from benchmarks.peers import run
 
 TOY = [
     "--batch-size", "3", "--min-frames", "30", "--max-frames", "70", "--hidden-size", "16",
@@ -86,7 +84,7 @@ def test_peers_runs_the_optional_peers(name, capsys):
 
 
 def test_a_missing_peer_is_listed_as_skipped(monkeypatch, capsys):
-    monkeypatch.setattr(peers, "installed", lambda name: name != "speechbrain")
+    monkeypatch.setattr(run, "installed", lambda name: name != "speechbrain")
     results = peers.main([*TOY, "--systems", "las-asr,speechbrain", "--phases", "greedy"])
     assert "speechbrain" in results["skipped"]
     assert "| speechbrain | not installed" in capsys.readouterr().out

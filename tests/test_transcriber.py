@@ -13,6 +13,7 @@ import pytest
 import soundfile
 import torch
 
+import asr.recording
 import asr.transcriber
 from asr import Transcriber
 from asr.errors import AudioError, UserError
@@ -182,8 +183,8 @@ def test_bad_files_raise_one_clear_error(
     transcriber, two_sentences, tmp_path, monkeypatch, streamed
 ):
     if streamed:  # read in blocks, as a long file is: the error surfaces mid-stream
-        monkeypatch.setattr(asr.transcriber, "IN_MEMORY_SECONDS", 0.5)
-        monkeypatch.setattr(asr.transcriber, "BLOCK_SECONDS", 0.5)
+        monkeypatch.setattr(asr.recording, "IN_MEMORY_SECONDS", 0.5)
+        monkeypatch.setattr(asr.recording, "BLOCK_SECONDS", 0.5)
     for path, message in bad_files(tmp_path, two_sentences[0]).items():
         with pytest.raises(AudioError, match=message) as error:
             transcriber.transcribe(path)
@@ -221,8 +222,8 @@ def test_long_recording_streams_in_blocks_with_the_same_result(transcriber, tmp_
     path = tmp_path / "long.flac"
     texts, words = long_recording(path, repeats=16, rate=44100, channels=2)
     in_memory = transcriber.transcribe(path)
-    monkeypatch.setattr(asr.transcriber, "IN_MEMORY_SECONDS", 5.0)
-    monkeypatch.setattr(asr.transcriber, "BLOCK_SECONDS", 3.3)
+    monkeypatch.setattr(asr.recording, "IN_MEMORY_SECONDS", 5.0)
+    monkeypatch.setattr(asr.recording, "BLOCK_SECONDS", 3.3)
     streamed = transcriber.transcribe(path)
     assert streamed.text == in_memory.text == " ".join(texts)
     bounds = [t for s in streamed.segments for t in (s.start, s.end)]

@@ -106,7 +106,7 @@ class AudioFile:
             frames,
             int(self._file.samplerate),
             int(self._file.channels),
-            _promised_wav_frames(self.path, frames),
+            _promised_wav_frames(self.path, frames) if self._file.format == "WAV" else None,
         )
 
     def __enter__(self) -> AudioFile:

@@ -78,4 +78,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     args = build_parser().parse_args(argv)
     return reports_user_errors(args.func)(args)
-

@@ -18,9 +18,10 @@ Resampling uses soxr (its "HQ" quality). Measured on the 2-core development mach
 ``offset`` and ``duration`` read one stretch of a file (a Kaldi ``segments`` entry, a manifest
 line with offsets) without decoding the rest where the format allows seeking.
 
-Every problem with a file (missing, empty, truncated, not audio, too short, or NIST SPHERE
-compressed with shorten, as some LDC corpora ship it) raises :class:`asr.errors.AudioError` with
-one sentence that names the file.
+Every problem with a file (missing, empty, corrupt, cut inside its header, not audio, too short,
+or NIST SPHERE compressed with shorten, as some LDC corpora ship it) raises
+:class:`asr.errors.AudioError` with one sentence that names the file. A WAV cut after its header
+reads as far as its data goes; ``AudioInfo.truncated`` says so, for the caller to warn or skip.
 """
 
 from __future__ import annotations
@@ -36,15 +37,16 @@ import soundfile
 import soxr
 import torch
 
+from asr.audio_headers import (
+    promised_wav_frames,
+    refuse_compressed_sphere,
+    unreadable,
+)
 from asr.errors import AudioError
 
 DEFAULT_SAMPLE_RATE = 16000
 # One 25 ms analysis window at 16 kHz: the shortest clip a feature extractor can frame.
 MIN_SAMPLES = 400
-
-# Leading bytes of the audio containers we know; used only to word the error for a file that
-# neither soundfile nor librosa can decode ("truncated or corrupt" versus "not audio").
-_AUDIO_SIGNATURES = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3", b"NIST_1A", b"FORM", b".snd")
 
 PathLike = str | os.PathLike
 
@@ -106,7 +108,7 @@ class AudioFile:
             frames,
             int(self._file.samplerate),
             int(self._file.channels),
-            _promised_wav_frames(self.path, frames) if self._file.format == "WAV" else None,
+            promised_wav_frames(self.path, frames) if self._file.format == "WAV" else None,
         )
 
     def __enter__(self) -> AudioFile:
@@ -278,7 +280,7 @@ def audio_duration(path: PathLike) -> float:
             warnings.simplefilter("ignore")
             return float(librosa.get_duration(path=str(path)))
     except Exception as error:
-        raise _unreadable(path) from error
+        raise unreadable(path) from error
 
 
 def _check_file(path: PathLike) -> None:
@@ -296,7 +298,7 @@ def _read_with_librosa(
 ) -> tuple[np.ndarray, int]:
     """Samples (S, C) float32 and the rate of what libsndfile could not read (librosa, through
     audioread); a clear AudioError for compressed SPHERE or a file nothing decodes."""
-    _refuse_compressed_sphere(path)
+    refuse_compressed_sphere(path)
     try:
         import librosa
 
@@ -311,71 +313,6 @@ def _read_with_librosa(
                 duration=duration,
             )
     except Exception as error:
-        raise _unreadable(path) from error
+        raise unreadable(path) from error
     samples = np.atleast_2d(samples).T  # librosa gives (C, S) or (S,)
     return np.ascontiguousarray(samples, dtype=np.float32), int(rate)
-
-
-def _promised_wav_frames(path: PathLike, frames: int) -> int | None:
-    """The frame count a RIFF/WAVE header promises when the file holds fewer than ``frames``
-    promised (truncated in a copy or a download), else None. Other formats: None."""
-    with open(path, "rb") as file:
-        head = file.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        block_align = 0
-        while True:
-            chunk = file.read(8)
-            if len(chunk) < 8:
-                return None
-            name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
-            if name == b"fmt ":
-                body = file.read(size + size % 2)
-                block_align = int.from_bytes(body[12:14], "little")
-            elif name == b"data":
-                if not block_align or size in (0, 0xFFFFFFFF):  # unknown length while streaming
-                    return None
-                promised = size // block_align
-                return promised if promised > frames else None
-            else:
-                file.seek(size + size % 2, os.SEEK_CUR)
-
-
-def sphere_header(path: PathLike) -> dict[str, str] | None:
-    """The fields of a NIST SPHERE header (``NIST_1A``, 1024 bytes of ``name -type value``
-    lines up to ``end_head``), or None when ``path`` is not a SPHERE file."""
-    with open(path, "rb") as file:
-        head = file.read(1024)
-    if not head.startswith(b"NIST_1A"):
-        return None
-    fields = {}
-    for line in head.decode("ascii", errors="replace").splitlines()[2:]:
-        if line.strip() == "end_head":
-            break
-        parts = line.split(maxsplit=2)
-        if len(parts) == 3:
-            fields[parts[0]] = parts[2].strip()
-    return fields
-
-
-def _refuse_compressed_sphere(path: PathLike) -> None:
-    """A clear error for SPHERE audio that libsndfile cannot decode (shorten, wavpack, ...)."""
-    header = sphere_header(path)
-    coding = (header or {}).get("sample_coding", "pcm")
-    if header is not None and coding.split(",")[0] == "pcm" and "," in coding:
-        raise AudioError(
-            f"audio file {path} is NIST SPHERE compressed with {coding.split(',', 1)[1]}, which "
-            f"las-asr does not decode; convert it to WAV first (sph2pipe -f wav IN OUT)"
-        )
-    if header is not None and coding.split(",")[0] not in ("pcm", "ulaw", "alaw"):
-        raise AudioError(f"audio file {path} is NIST SPHERE with unsupported coding {coding!r}")
-
-
-def _unreadable(path: PathLike) -> AudioError:
-    """The error for a file no reader could decode, worded by what its first bytes claim."""
-    with open(path, "rb") as file:
-        head = file.read(16)
-    looks_like_audio = head.startswith(_AUDIO_SIGNATURES) or head[:2] in (b"\xff\xfb", b"\xff\xf3")
-    if looks_like_audio:
-        return AudioError(f"audio file {path} is truncated or corrupt and cannot be decoded")
-    return AudioError(f"file {path} is not audio in any format soundfile or librosa can read")

@@ -68,6 +68,12 @@ def _length_limits(
     return min_lens, max_lens
 
 
+def _step_options(attention_window: tuple[int, int] | None) -> dict:
+    """Keyword arguments of ``speller.step``: the window only when one is asked for, so a
+    speller-like model without windows (benchmarks/peers.py's plain LAS) searches as well."""
+    return {} if attention_window is None else {"attention_window": attention_window}
+
+
 class _TokenRules:
     """Which tokens may follow, computed once per search: (V,) masks on the search's device."""
 
@@ -115,15 +121,14 @@ def greedy_search(
         memory, encoded_lens = _encode(model, features, feature_lens)
         min_lens, max_lens = _length_limits(encoded_lens, max_length_ratio, min_length_ratio)
         state = model.speller.initial_state(memory)
+        step_options = _step_options(attention_window)
         batch = features.size(0)
         rules = _TokenRules(model.speller.vocab_size, features.device)
         tokens = torch.full((batch,), SOS_ID, dtype=torch.long, device=features.device)
         finished = torch.zeros(batch, dtype=torch.bool, device=features.device)
         emitted, scores, alignments = [], [], []
         for step in range(int(max_lens.max()) + 1):  # at step max_lens[b], <eos> is forced
-            logits, state = model.speller.step(
-                tokens, state, memory, attention_window=attention_window
-            )
+            logits, state = model.speller.step(tokens, state, memory, **step_options)
             score, tokens = rules.log_probs(logits, step, min_lens, max_lens).max(dim=-1)
             emitted.append(tokens)
             scores.append(score)
@@ -210,6 +215,7 @@ def beam_search(
         beam_min_lens = min_lens.repeat_interleave(beams)
         beam_max_lens = max_lens.repeat_interleave(beams)
         state = model.speller.initial_state(memory)
+        step_options = _step_options(attention_window)
         rules = _TokenRules(model.speller.vocab_size, device)
         tokens = torch.full((batch * beams,), SOS_ID, dtype=torch.long, device=device)
         # All beams start identical, so only beam 0 is alive at first.
@@ -232,9 +238,7 @@ def beam_search(
         # the attention of beam j (alive before step s) at step s.
         history_origins, history_tokens, history_log_probs, history_alignments = [], [], [], []
         for step in range(int(max_lens.max()) + 1):  # at step max_lens[b], <eos> is forced
-            logits, state = model.speller.step(
-                tokens, state, memory, attention_window=attention_window
-            )
+            logits, state = model.speller.step(tokens, state, memory, **step_options)
             log_probs = rules.log_probs(logits, step, beam_min_lens, beam_max_lens)
             vocab = log_probs.size(-1)
             candidates = alive_scores[:, :, None] + log_probs.view(batch, beams, vocab)

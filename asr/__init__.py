@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 # checkout, as `make setup` does).
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
-_LAZY = {"Transcriber": "asr.transcriber", "Transcription": "asr.transcriber"}
+_LAZY = {"Transcriber": "asr.transcriber", "Transcription": "asr.transcription"}
 
 
 def __getattr__(name: str):

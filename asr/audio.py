@@ -1,5 +1,11 @@
 """Audio files in and out: the one place the project reads audio.
 
+:class:`AudioFile` is every read: opening it reads the header (:class:`AudioInfo`: frames, rate,
+channels, duration, and whether a WAV is truncated), then the same open file is read whole, as a
+stretch, or streamed in blocks (downmixed and resampled on the fly). ``load_audio``,
+``audio_duration`` and ``probe_audio`` are its one-call forms; ``pad_waveforms`` batches
+waveforms.
+
 ``load_audio`` returns a mono float32 waveform of shape (S,) in [-1, 1] at the requested sample
 rate. Files are read with soundfile (libsndfile: WAV, FLAC, OGG/Vorbis, NIST SPHERE, MP3 and the
 other formats ``soundfile.available_formats()`` lists); what libsndfile cannot read falls back to
@@ -12,15 +18,18 @@ Resampling uses soxr (its "HQ" quality). Measured on the 2-core development mach
 ``offset`` and ``duration`` read one stretch of a file (a Kaldi ``segments`` entry, a manifest
 line with offsets) without decoding the rest where the format allows seeking.
 
-Every problem with a file (missing, empty, truncated, not audio, too short, or NIST SPHERE
-compressed with shorten, as some LDC corpora ship it) raises :class:`asr.errors.AudioError` with
-one sentence that names the file.
+Every problem with a file (missing, empty, corrupt, cut inside its header, not audio, too short,
+or NIST SPHERE compressed with shorten, as some LDC corpora ship it) raises
+:class:`asr.errors.AudioError` with one sentence that names the file. A WAV cut after its header
+reads as far as its data goes; ``AudioInfo.truncated`` says so, for the caller to warn or skip.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +37,152 @@ import soundfile
 import soxr
 import torch
 
+from asr.audio_headers import (
+    promised_wav_frames,
+    refuse_compressed_sphere,
+    unreadable,
+)
 from asr.errors import AudioError
 
 DEFAULT_SAMPLE_RATE = 16000
 # One 25 ms analysis window at 16 kHz: the shortest clip a feature extractor can frame.
 MIN_SAMPLES = 400
 
-# Leading bytes of the audio containers we know; used only to word the error for a file that
-# neither soundfile nor librosa can decode ("truncated or corrupt" versus "not audio").
-_AUDIO_SIGNATURES = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3", b"NIST_1A", b"FORM", b".snd")
-
 PathLike = str | os.PathLike
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says, at the file's own rate.
+
+    frames: samples per channel that the file holds.
+    promised_frames: what a WAV header promises when the file holds fewer (a truncated file,
+        which libsndfile reads silently up to where the data stops); None otherwise.
+    """
+
+    path: str
+    frames: int
+    sample_rate: int
+    channels: int
+    promised_frames: int | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def truncated(self) -> bool:
+        return self.promised_frames is not None
+
+    def truncation_message(self) -> str:
+        promised = self.promised_frames or self.frames
+        return (
+            f"audio file {self.path} is truncated: its header promises "
+            f"{promised / self.sample_rate:.2f} s but it holds {self.duration:.2f} s"
+        )
+
+
+class AudioFile:
+    """One audio file, opened once: its header, then its samples as mono float32 (S,) in [-1, 1]
+    at ``sample_rate`` Hz, read whole or as a stretch (:meth:`read`) or in blocks
+    (:meth:`blocks`), as many times as needed. Use it as a context manager (or :meth:`close`).
+
+    ``info`` is None for a file libsndfile cannot open (some MP4/AAC/WMA): librosa decodes those,
+    and only when they are read. Raises AudioError at once for a missing or empty file.
+    """
+
+    def __init__(self, path: PathLike, sample_rate: int = DEFAULT_SAMPLE_RATE) -> None:
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        _check_file(path)
+        self.path, self.sample_rate = str(path), sample_rate
+        self.info: AudioInfo | None = None
+        try:
+            self._file: soundfile.SoundFile | None = soundfile.SoundFile(self.path)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError):
+            self._file = None  # not a format libsndfile reads, or damaged: librosa, when read
+            return
+        frames = int(self._file.frames)
+        self.info = AudioInfo(
+            self.path,
+            frames,
+            int(self._file.samplerate),
+            int(self._file.channels),
+            promised_wav_frames(self.path, frames) if self._file.format == "WAV" else None,
+        )
+
+    def __enter__(self) -> AudioFile:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def read(
+        self, offset: float = 0.0, duration: float | None = None, min_samples: int = MIN_SAMPLES
+    ) -> np.ndarray:
+        """The samples (S,) from ``offset`` seconds for ``duration`` seconds (None: to the end).
+
+        Raises AudioError when the file is unreadable, shorter than the offset, or shorter than
+        ``min_samples`` samples at ``sample_rate``.
+        """
+        if offset < 0 or (duration is not None and duration <= 0):
+            raise ValueError(f"offset must be >= 0 and duration > 0, got {offset} and {duration}")
+        samples, file_rate = self._read(offset, duration)  # (S, C) float32
+        if samples.shape[0] == 0:
+            where = f" from {offset:.2f} s on" if offset else ""
+            raise AudioError(f"audio file {self.path} contains no samples{where}")
+        mono = resample(samples.mean(axis=1, dtype=np.float32), file_rate, self.sample_rate)
+        if mono.shape[0] < min_samples:
+            raise AudioError(
+                f"audio file {self.path} is shorter than one 25 ms frame: {mono.shape[0]} samples "
+                f"at {self.sample_rate} Hz, fewer than the minimum {min_samples}"
+            )
+        return np.clip(mono, -1.0, 1.0, out=mono)
+
+    def blocks(self, seconds: float) -> Iterator[np.ndarray]:
+        """The whole file from its start as consecutive mono blocks of about ``seconds`` each
+        (resampled by soxr's stream, so the blocks join seamlessly); memory stays bounded
+        whatever the length. A file only librosa reads comes as one block."""
+        if self._file is None:
+            yield self.read()
+            return
+        file, rate = self._file, int(self._file.samplerate)
+        block = max(1, int(seconds * rate))
+        stream = None
+        if rate != self.sample_rate:
+            stream = soxr.ResampleStream(rate, self.sample_rate, 1, "float32")
+        try:
+            file.seek(0)
+            while True:
+                data = file.read(block, dtype="float32", always_2d=True)  # (S, C)
+                last = data.shape[0] < block
+                mono = data.mean(axis=1, dtype=np.float32)
+                if stream is not None:
+                    mono = stream.resample_chunk(mono, last=last)
+                yield np.clip(mono, -1.0, 1.0)
+                if last:
+                    return
+        except (soundfile.LibsndfileError, RuntimeError) as error:
+            raise AudioError(
+                f"audio file {self.path} is truncated or corrupt and cannot be decoded: {error}"
+            ) from None
+
+    def _read(self, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+        """Samples (S, C) float32 of the stretch and the file's rate."""
+        if self._file is not None:
+            try:
+                file, rate = self._file, int(self._file.samplerate)
+                frames = -1 if duration is None else int(round(duration * rate))
+                file.seek(min(int(round(offset * rate)), file.frames))
+                return file.read(frames, dtype="float32", always_2d=True), rate
+            except (soundfile.LibsndfileError, RuntimeError, TypeError):
+                pass  # damaged past the header: librosa may still decode it, or says why not
+        return _read_with_librosa(self.path, offset, duration)
 
 
 def load_audio(
@@ -61,19 +205,33 @@ def load_audio(
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     if offset < 0 or (duration is not None and duration <= 0):
         raise ValueError(f"offset must be >= 0 and duration > 0, got {offset} and {duration}")
-    samples, file_rate = _read(path, offset, duration)  # (S, C) float32
-    if samples.shape[0] == 0:
-        where = f" from {offset:.2f} s on" if offset else ""
-        raise AudioError(f"audio file {path} contains no samples{where}")
-    mono = samples.mean(axis=1, dtype=np.float32)  # (S,)
-    mono = resample(mono, file_rate, sample_rate)
-    if mono.shape[0] < min_samples:
-        raise AudioError(
-            f"audio file {path} is shorter than one 25 ms frame: {mono.shape[0]} samples at "
-            f"{sample_rate} Hz, fewer than the minimum {min_samples}"
-        )
-    np.clip(mono, -1.0, 1.0, out=mono)
-    return torch.from_numpy(mono)
+    with AudioFile(path, sample_rate) as file:
+        return torch.from_numpy(file.read(offset, duration, min_samples))
+
+
+def probe_audio(path: PathLike) -> AudioInfo:
+    """The header of ``path`` (frames, rate, channels, duration, truncation) without decoding
+    the samples; a file only librosa reads is decoded to count them."""
+    with AudioFile(path) as file:
+        if file.info is not None:
+            return file.info
+    samples, rate = _read_with_librosa(str(path), 0.0, None)
+    return AudioInfo(str(path), samples.shape[0], rate, samples.shape[1])
+
+
+def pad_waveforms(
+    waveforms: Sequence[np.ndarray | torch.Tensor], min_samples: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A zero-padded batch (B, S) of waveforms (S_b,) and their lengths (B,).
+
+    A waveform shorter than ``min_samples`` counts as that long (its zeros are real silence), so
+    a feature extractor can frame every row at least once.
+    """
+    rows = [torch.as_tensor(w, dtype=torch.float32) for w in waveforms]
+    lens = torch.tensor([max(row.shape[0], min_samples) for row in rows])
+    padded = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (B, max S_b)
+    width = int(lens.max()) if rows else 0
+    return torch.nn.functional.pad(padded, (0, width - padded.size(1))), lens
 
 
 def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
@@ -112,11 +270,9 @@ def save_audio(path: PathLike, waveform: torch.Tensor | np.ndarray, sample_rate:
 
 def audio_duration(path: PathLike) -> float:
     """Duration of ``path`` in seconds, read from the header without decoding the samples."""
-    _check_file(path)
-    try:
-        return float(soundfile.info(str(path)).duration)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        pass
+    with AudioFile(path) as file:
+        if file.info is not None:
+            return file.info.duration
     try:
         import librosa
 
@@ -124,7 +280,7 @@ def audio_duration(path: PathLike) -> float:
             warnings.simplefilter("ignore")
             return float(librosa.get_duration(path=str(path)))
     except Exception as error:
-        raise _unreadable(path) from error
+        raise unreadable(path) from error
 
 
 def _check_file(path: PathLike) -> None:
@@ -137,24 +293,12 @@ def _check_file(path: PathLike) -> None:
         raise AudioError(f"audio file {path} is empty (0 bytes)")
 
 
-def _read(
+def _read_with_librosa(
     path: PathLike, offset: float = 0.0, duration: float | None = None
 ) -> tuple[np.ndarray, int]:
-    """Samples of shape (S, C) as float32 and the file's sample rate (a stretch of the file
-    when ``offset``/``duration`` in seconds are given)."""
-    _check_file(path)
-    try:
-        with soundfile.SoundFile(str(path)) as file:
-            rate = int(file.samplerate)
-            start = int(round(offset * rate))
-            frames = -1 if duration is None else int(round(duration * rate))
-            if start:
-                file.seek(min(start, file.frames))
-            samples = file.read(frames, dtype="float32", always_2d=True)
-        return samples, rate
-    except (soundfile.LibsndfileError, RuntimeError, TypeError):
-        pass  # not a format libsndfile reads, or damaged: try librosa below
-    _refuse_compressed_sphere(path)
+    """Samples (S, C) float32 and the rate of what libsndfile could not read (librosa, through
+    audioread); a clear AudioError for compressed SPHERE or a file nothing decodes."""
+    refuse_compressed_sphere(path)
     try:
         import librosa
 
@@ -169,46 +313,6 @@ def _read(
                 duration=duration,
             )
     except Exception as error:
-        raise _unreadable(path) from error
+        raise unreadable(path) from error
     samples = np.atleast_2d(samples).T  # librosa gives (C, S) or (S,)
     return np.ascontiguousarray(samples, dtype=np.float32), int(rate)
-
-
-def sphere_header(path: PathLike) -> dict[str, str] | None:
-    """The fields of a NIST SPHERE header (``NIST_1A``, 1024 bytes of ``name -type value``
-    lines up to ``end_head``), or None when ``path`` is not a SPHERE file."""
-    with open(path, "rb") as file:
-        head = file.read(1024)
-    if not head.startswith(b"NIST_1A"):
-        return None
-    fields = {}
-    for line in head.decode("ascii", errors="replace").splitlines()[2:]:
-        if line.strip() == "end_head":
-            break
-        parts = line.split(maxsplit=2)
-        if len(parts) == 3:
-            fields[parts[0]] = parts[2].strip()
-    return fields
-
-
-def _refuse_compressed_sphere(path: PathLike) -> None:
-    """A clear error for SPHERE audio that libsndfile cannot decode (shorten, wavpack, ...)."""
-    header = sphere_header(path)
-    coding = (header or {}).get("sample_coding", "pcm")
-    if header is not None and coding.split(",")[0] == "pcm" and "," in coding:
-        raise AudioError(
-            f"audio file {path} is NIST SPHERE compressed with {coding.split(',', 1)[1]}, which "
-            f"las-asr does not decode; convert it to WAV first (sph2pipe -f wav IN OUT)"
-        )
-    if header is not None and coding.split(",")[0] not in ("pcm", "ulaw", "alaw"):
-        raise AudioError(f"audio file {path} is NIST SPHERE with unsupported coding {coding!r}")
-
-
-def _unreadable(path: PathLike) -> AudioError:
-    """The error for a file no reader could decode, worded by what its first bytes claim."""
-    with open(path, "rb") as file:
-        head = file.read(16)
-    looks_like_audio = head.startswith(_AUDIO_SIGNATURES) or head[:2] in (b"\xff\xfb", b"\xff\xf3")
-    if looks_like_audio:
-        return AudioError(f"audio file {path} is truncated or corrupt and cannot be decoded")
-    return AudioError(f"file {path} is not audio in any format soundfile or librosa can read")

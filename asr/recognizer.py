@@ -8,7 +8,7 @@ that built it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -18,7 +18,7 @@ from asr.errors import UserError
 from asr.features import GlobalNormalizer, LogMelFilterbank
 from asr.models import build_model
 from asr.models.las import LAS
-from asr.search import beam_search, greedy_search
+from asr.search import Hypothesis, beam_search, greedy_search
 from asr.text import Vocabulary
 
 
@@ -28,8 +28,9 @@ class DecodingOptions:
 
     ``attention_window`` = (left, right) restricts attention at decoding time to the listener
     frames around the previous alignment's median (Chorowski et al. 2015, §2.3), whatever the
-    model was trained with: it keeps long utterances from skipping or looping. None attends
-    wherever the model's attention does.
+    model was trained with: it keeps long utterances from skipping or looping. The searches pass
+    it to every attention call (``Speller.step``); None attends wherever the model's attention
+    does.
     """
 
     beam_size: int = 1
@@ -55,14 +56,6 @@ class DecodingOptions:
             return cls(**cfg)
         except (TypeError, ValueError) as error:  # an unknown key or a bad value
             raise UserError(f"bad decoding configuration: {error}") from None
-
-
-@dataclass
-class Transcript:
-    text: str
-    tokens: list[int]
-    score: float  # total log-probability of the tokens and <eos>
-    alignment: Tensor  # (U+1, T') attention weights on CPU
 
 
 class Recognizer(nn.Module):
@@ -110,35 +103,40 @@ class Recognizer(nn.Module):
     @torch.inference_mode()
     def transcribe_batch(
         self, waveforms: Tensor, waveform_lens: Tensor, options: DecodingOptions
-    ) -> list[Transcript]:
-        """Best transcript of each utterance of a padded batch (B, S)."""
+    ) -> list[Hypothesis]:
+        """The best hypothesis of each utterance of a padded batch, with its text.
+
+        This is the one decoding path: ``asr.decoding.decode_dataset`` (``asr evaluate``,
+        training's dev decoding) and the transcriber both call it.
+
+        Args:
+            waveforms: (B, S) padded waveforms at ``sample_rate``.
+            waveform_lens: (B,) real samples per utterance.
+            options: the search and its settings.
+
+        Returns:
+            One :class:`asr.search.Hypothesis` per utterance, in batch order: tokens, text,
+            per-token log-probabilities, alignment over its own frames, score.
+        """
         features, feature_lens = self.features(waveforms, waveform_lens)
         search_args = dict(
             max_length_ratio=options.max_length_ratio,
             min_length_ratio=options.min_length_ratio,
+            attention_window=options.attention_window,
         )
-        attention = self.model.speller.attention
-        trained_window, attention.decode_window = attention.decode_window, options.attention_window
-        try:
-            if options.beam_size <= 1:
-                best = greedy_search(self.model, features, feature_lens, **search_args)
-            else:
-                beams = beam_search(
-                    self.model,
-                    features,
-                    feature_lens,
-                    beam_size=options.beam_size,
-                    length_penalty=options.length_penalty,
-                    **search_args,
-                )
-                best = [hyps[0] for hyps in beams]
-        finally:
-            attention.decode_window = trained_window
-        # The search already cuts each alignment to the utterance's own frames.
-        return [
-            Transcript(self.vocabulary.decode(h.tokens), h.tokens, h.score, h.alignment)
-            for h in best
-        ]
+        if options.beam_size <= 1:
+            best = greedy_search(self.model, features, feature_lens, **search_args)
+        else:
+            beams = beam_search(
+                self.model,
+                features,
+                feature_lens,
+                beam_size=options.beam_size,
+                length_penalty=options.length_penalty,
+                **search_args,
+            )
+            best = [hypotheses[0] for hypotheses in beams]
+        return [replace(h, text=self.vocabulary.decode(h.tokens)) for h in best]
 
 
 def filterbank_size(cfg: Mapping) -> int:

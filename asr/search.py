@@ -29,17 +29,25 @@ BLANK_ID, SOS_ID, EOS_ID = Vocabulary.blank_id, Vocabulary.sos_id, Vocabulary.eo
 
 @dataclass
 class Hypothesis:
-    """One decoded transcript.
+    """One decoded utterance: what the search chose and what every caller needs of it.
 
-    tokens: character ids, without ``<sos>``/``<eos>``.
-    score: total log-probability of the characters and ``<eos>`` (before length normalisation).
+    tokens: character ids, without ``<sos>``/``<eos>`` (U of them).
+    log_probs: (U + 1,) log-probability of each token and of the final ``<eos>``, as the search
+        scored it (``<blank>``/``<sos>`` masked, before length normalisation), on CPU.
     alignment: (U + 1, T') attention weights of every emitted token including ``<eos>``, over the
-        utterance's own T' real encoder frames, on CPU.
+        utterance's own T' real encoder frames, on CPU (averaged over heads).
+    score: total log-probability, the sum of ``log_probs`` (the value the search ranked by).
+    reached_limit: the search forced ``<eos>`` at the maximum length (it never chose to stop).
+    text: the tokens spelled out; set by :meth:`asr.recognizer.Recognizer.transcribe_batch`
+        (the search knows no vocabulary).
     """
 
     tokens: list[int]
-    score: float
+    log_probs: Tensor
     alignment: Tensor
+    score: float
+    reached_limit: bool = False
+    text: str = ""
 
 
 def _encode(model: LAS, features: Tensor, feature_lens: Tensor) -> tuple[AttentionMemory, Tensor]:
@@ -58,6 +66,12 @@ def _length_limits(
     max_lens = (lens * max_length_ratio).floor().long()
     min_lens = torch.minimum((lens * min_length_ratio).floor().long(), max_lens)
     return min_lens, max_lens
+
+
+def _step_options(attention_window: tuple[int, int] | None) -> dict:
+    """Keyword arguments of ``speller.step``: the window only when one is asked for, so a
+    speller-like model without windows (benchmarks/peers.py's plain LAS) searches as well."""
+    return {} if attention_window is None else {"attention_window": attention_window}
 
 
 class _TokenRules:
@@ -88,6 +102,7 @@ def greedy_search(
     feature_lens: Tensor,
     max_length_ratio: float = 2.0,
     min_length_ratio: float = 0.0,
+    attention_window: tuple[int, int] | None = None,
 ) -> list[Hypothesis]:
     """The most likely token at every step, for a batch of utterances.
 
@@ -96,6 +111,8 @@ def greedy_search(
         features: (B, T, F) padded features.
         feature_lens: (B,) real frames per utterance.
         max_length_ratio, min_length_ratio: character limits per encoder frame (module docstring).
+        attention_window: (left, right) listener frames around the previous alignment's median
+            that attention may read at every step (``Speller.step``), or None for everywhere.
 
     Returns:
         One hypothesis per utterance, in batch order.
@@ -104,13 +121,14 @@ def greedy_search(
         memory, encoded_lens = _encode(model, features, feature_lens)
         min_lens, max_lens = _length_limits(encoded_lens, max_length_ratio, min_length_ratio)
         state = model.speller.initial_state(memory)
+        step_options = _step_options(attention_window)
         batch = features.size(0)
         rules = _TokenRules(model.speller.vocab_size, features.device)
         tokens = torch.full((batch,), SOS_ID, dtype=torch.long, device=features.device)
         finished = torch.zeros(batch, dtype=torch.bool, device=features.device)
         emitted, scores, alignments = [], [], []
         for step in range(int(max_lens.max()) + 1):  # at step max_lens[b], <eos> is forced
-            logits, state = model.speller.step(tokens, state, memory)
+            logits, state = model.speller.step(tokens, state, memory, **step_options)
             score, tokens = rules.log_probs(logits, step, min_lens, max_lens).max(dim=-1)
             emitted.append(tokens)
             scores.append(score)
@@ -121,18 +139,21 @@ def greedy_search(
         emitted = torch.stack(emitted, dim=1).cpu()  # (B, S)
         scores = torch.stack(scores, dim=1).cpu()  # (B, S)
         alignments = torch.stack(alignments, dim=1).cpu()  # (B, S, T')
-        encoded_lens = encoded_lens.cpu()
+        encoded_lens, max_lens = encoded_lens.cpu(), max_lens.tolist()
 
-    # Outside inference mode, so the returned alignments are ordinary tensors.
+    # Outside inference mode, so the returned tensors are ordinary ones.
     hypotheses = []
     for b in range(batch):
         row = emitted[b].tolist()
         length = row.index(EOS_ID)  # characters before the first <eos>
+        log_probs = scores[b, : length + 1].clone()
         hypotheses.append(
             Hypothesis(
                 tokens=row[:length],
-                score=float(scores[b, : length + 1].sum()),
+                log_probs=log_probs,
                 alignment=alignments[b, : length + 1, : int(encoded_lens[b])].clone(),
+                score=float(log_probs.sum()),
+                reached_limit=length >= max_lens[b],
             )
         )
     return hypotheses
@@ -146,6 +167,7 @@ def beam_search(
     length_penalty: float = 1.0,
     max_length_ratio: float = 2.0,
     min_length_ratio: float = 0.0,
+    attention_window: tuple[int, int] | None = None,
 ) -> list[list[Hypothesis]]:
     """Beam search for a batch of utterances, K = ``beam_size`` beams each.
 
@@ -161,6 +183,10 @@ def beam_search(
     the usual heuristic that ignores a longer hypothesis's smaller penalty. The search ends when
     every utterance has stopped or reached its maximum length.
 
+    Every step also records, per alive beam, the beam it came from, its token, that token's
+    log-probability and the attention it emitted with; a finished hypothesis follows these
+    back-pointers, all hypotheses at once, from its ``<eos>`` back to the first step.
+
     Args:
         model: a LAS model, in the mode the caller chose (normally ``eval()``).
         features: (B, T, F) padded features.
@@ -168,6 +194,7 @@ def beam_search(
         beam_size: K.
         length_penalty: exponent of the length normalisation.
         max_length_ratio, min_length_ratio: character limits per encoder frame (module docstring).
+        attention_window: as for :func:`greedy_search`.
 
     Returns:
         Per utterance, its finished hypotheses (at most K), best first by normalised score.
@@ -188,6 +215,7 @@ def beam_search(
         beam_min_lens = min_lens.repeat_interleave(beams)
         beam_max_lens = max_lens.repeat_interleave(beams)
         state = model.speller.initial_state(memory)
+        step_options = _step_options(attention_window)
         rules = _TokenRules(model.speller.vocab_size, device)
         tokens = torch.full((batch * beams,), SOS_ID, dtype=torch.long, device=device)
         # All beams start identical, so only beam 0 is alive at first.
@@ -197,22 +225,25 @@ def beam_search(
         candidate_rank = torch.arange(2 * beams, device=device)
 
         # Finished hypotheses, best first: normalised and raw score, the step that emitted
-        # <eos> and the beam (alive before that step) it extended.
+        # <eos>, the beam (alive before that step) it extended, and its <eos>'s log-probability.
         finished_normalized = torch.full((batch, beams), float("-inf"), dtype=dtype, device=device)
         finished_scores = torch.full((batch, beams), float("-inf"), dtype=dtype, device=device)
         finished_steps = torch.zeros((batch, beams), dtype=torch.long, device=device)
         finished_beams = torch.zeros((batch, beams), dtype=torch.long, device=device)
+        finished_eos = torch.zeros((batch, beams), dtype=dtype, device=device)
         stopped = torch.zeros(batch, dtype=torch.bool, device=device)
 
-        # Back-pointers per step: alive beam k came from beam origins[s][b, k] by emitting
-        # tokens[s][b, k]; alignments[s][b, j] is beam j's attention at step s.
-        history_origins, history_tokens, history_alignments = [], [], []
+        # Back-pointers per step s: alive beam k came from beam origins[s][b, k] by emitting
+        # tokens[s][b, k] with log-probability token_log_probs[s][b, k]; alignments[s][b, j] is
+        # the attention of beam j (alive before step s) at step s.
+        history_origins, history_tokens, history_log_probs, history_alignments = [], [], [], []
         for step in range(int(max_lens.max()) + 1):  # at step max_lens[b], <eos> is forced
-            logits, state = model.speller.step(tokens, state, memory)
+            logits, state = model.speller.step(tokens, state, memory, **step_options)
             log_probs = rules.log_probs(logits, step, beam_min_lens, beam_max_lens)
             vocab = log_probs.size(-1)
             candidates = alive_scores[:, :, None] + log_probs.view(batch, beams, vocab)
             candidate_scores, candidate_index = candidates.view(batch, -1).topk(2 * beams, dim=-1)
+            candidate_log_probs = log_probs.view(batch, -1).gather(1, candidate_index)  # (B, 2K)
             candidate_origins = candidate_index // vocab  # (B, 2K)
             candidate_tokens = candidate_index % vocab
             is_eos = candidate_tokens == EOS_ID
@@ -223,11 +254,14 @@ def beam_search(
             normalizer = float(step + 1) ** length_penalty  # characters + <eos>
             pool_normalized = torch.cat([finished_normalized, new_scores / normalizer], dim=1)
             finished_normalized, best = pool_normalized.topk(beams, dim=-1)
-            finished_scores = torch.cat([finished_scores, new_scores], 1).gather(1, best)
-            finished_steps = torch.cat(
-                [finished_steps, torch.full_like(candidate_origins, step)], 1
-            ).gather(1, best)
-            finished_beams = torch.cat([finished_beams, candidate_origins], 1).gather(1, best)
+
+            def keep_best(finished: Tensor, new: Tensor, best: Tensor = best) -> Tensor:
+                return torch.cat([finished, new], dim=1).gather(1, best)
+
+            finished_scores = keep_best(finished_scores, new_scores)
+            finished_steps = keep_best(finished_steps, torch.full_like(candidate_origins, step))
+            finished_beams = keep_best(finished_beams, candidate_origins)
+            finished_eos = keep_best(finished_eos, candidate_log_probs)
 
             # The best K candidates that do not end stay alive.
             alive_scores, alive = candidate_scores.masked_fill(is_eos, float("-inf")).topk(beams)
@@ -235,6 +269,7 @@ def beam_search(
             tokens = candidate_tokens.gather(1, alive)  # (B, K)
             history_origins.append(origins)
             history_tokens.append(tokens)
+            history_log_probs.append(candidate_log_probs.gather(1, alive))
             history_alignments.append(head_average(state.alignment).view(batch, beams, -1))
 
             bound = alive_scores.max(dim=-1).values / normalizer  # (B,)
@@ -248,36 +283,85 @@ def beam_search(
             state = SpellerState(*(field.index_select(0, rows) for field in state))
             tokens = tokens.view(-1)
 
-        origins = torch.stack(history_origins).tolist()  # [S][B][K]
-        emitted = torch.stack(history_tokens).tolist()
-        alignments = torch.stack(history_alignments).cpu()  # (S, B, K, T')
+        paths = _follow_back_pointers(
+            torch.stack(history_origins),
+            torch.stack(history_tokens),
+            torch.stack(history_log_probs),
+            torch.stack(history_alignments),
+            finished_steps,
+            finished_beams,
+            finished_eos,
+        )
+        path_tokens, path_log_probs, path_alignments = (tensor.cpu() for tensor in paths)
         finished_scores = finished_scores.tolist()
         finished_steps = finished_steps.tolist()
-        finished_beams = finished_beams.tolist()
-        encoded_lens = encoded_lens.tolist()
+        encoded_lens, max_lens = encoded_lens.tolist(), max_lens.tolist()
 
-    # Follow the back-pointers, outside inference mode so the alignments are ordinary tensors.
+    # Outside inference mode, so the returned tensors are ordinary ones.
     results = []
     for b in range(batch):
         hypotheses = []
-        pool = zip(finished_scores[b], finished_steps[b], finished_beams[b], strict=True)
-        for score, last_step, beam in pool:
+        for k, (score, last_step) in enumerate(
+            zip(finished_scores[b], finished_steps[b], strict=True)
+        ):
             if score == float("-inf"):
                 break  # the rest of the pool is empty too
-            # The beams the hypothesis occupied, from its <eos> at last_step back to step 0.
-            tokens_reversed, beam_path = [], [beam]
-            for step in range(last_step - 1, -1, -1):
-                tokens_reversed.append(emitted[step][b][beam])
-                beam = origins[step][b][beam]
-                beam_path.append(beam)
-            steps = torch.arange(last_step + 1)
-            alignment = alignments[steps, b, torch.tensor(beam_path[::-1])]  # (U + 1, T')
             hypotheses.append(
                 Hypothesis(
-                    tokens=tokens_reversed[::-1],
+                    tokens=path_tokens[b, k, :last_step].tolist(),
+                    log_probs=path_log_probs[b, k, : last_step + 1].clone(),
+                    alignment=path_alignments[b, k, : last_step + 1, : encoded_lens[b]].clone(),
                     score=float(score),
-                    alignment=alignment[:, : encoded_lens[b]],
+                    reached_limit=last_step >= max_lens[b],
                 )
             )
         results.append(hypotheses)
     return results
+
+
+def _follow_back_pointers(
+    origins: Tensor,
+    tokens: Tensor,
+    log_probs: Tensor,
+    alignments: Tensor,
+    last_steps: Tensor,
+    last_beams: Tensor,
+    eos_log_probs: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Every finished hypothesis's tokens, their log-probabilities and alignment at once.
+
+    Args:
+        origins, tokens, log_probs: (S, B, K) back-pointers of the alive beams per step.
+        alignments: (S, B, K, T') attention of the beams alive before each step.
+        last_steps: (B, N) the step at which each of N finished hypotheses emitted ``<eos>``.
+        last_beams: (B, N) the beam, alive before that step, that it extended.
+        eos_log_probs: (B, N) its ``<eos>``'s log-probability.
+
+    Returns:
+        tokens (B, N, S), log-probabilities (B, N, S) and alignments (B, N, S, T'); entry s is
+        the hypothesis's step s, valid up to ``last_steps`` (its ``<eos>``; the token there is
+        ``<eos>``), arbitrary after it.
+    """
+    steps = origins.size(0)
+    beam = last_beams.clone()  # per hypothesis: the beam alive after step s, for s < last step
+    path_tokens = torch.full((steps, *beam.shape), EOS_ID, dtype=torch.long, device=beam.device)
+    path_log_probs = eos_log_probs.new_zeros((steps, *beam.shape))
+    attended = torch.zeros_like(path_tokens)  # the beam whose attention step s used
+    for step in range(steps - 1, -1, -1):  # a step at a time, all hypotheses together
+        at_end, before_end = last_steps == step, last_steps > step
+        path_log_probs[step] = torch.where(at_end, eos_log_probs, path_log_probs[step])
+        came_from = origins[step].gather(1, beam)
+        path_tokens[step] = torch.where(before_end, tokens[step].gather(1, beam), EOS_ID)
+        path_log_probs[step] = torch.where(
+            before_end, log_probs[step].gather(1, beam), path_log_probs[step]
+        )
+        beam = torch.where(before_end, came_from, beam)
+        attended[step] = beam
+    batch = torch.arange(beam.size(0), device=beam.device)[None, :, None]  # (1, B, 1)
+    step_index = torch.arange(steps, device=beam.device)[:, None, None]  # (S, 1, 1)
+    path_alignments = alignments[step_index, batch, attended]  # (S, B, N, T')
+    return (
+        path_tokens.permute(1, 2, 0),
+        path_log_probs.permute(1, 2, 0),
+        path_alignments.permute(1, 2, 0, 3),
+    )

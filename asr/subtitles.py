@@ -1,11 +1,11 @@
 """Writing transcriptions out: plain text, JSON lines, SRT and WebVTT subtitles.
 
-Every writer takes a :class:`asr.transcriber.Transcription`. Subtitles are built from the word
+Every writer takes a :class:`asr.transcription.Transcription`. Subtitles are built from the word
 times: a cue never crosses a segment boundary, and a new cue starts when the text would pass
 ``MAX_CUE_CHARACTERS`` (two lines of 42, the usual broadcast limit), the cue would last longer
 than ``MAX_CUE_SECONDS``, or the speaker paused for more than ``MAX_CUE_GAP`` seconds.
 
->>> from asr.transcriber import Segment, Transcription, Word
+>>> from asr.transcription import Segment, Transcription, Word
 >>> words = [Word("good", 0.5, 0.8, 0.9), Word("morning", 0.8, 1.4, 0.8)]
 >>> segment = Segment(0.3, 1.6, "good morning", 0.85, words)
 >>> result = Transcription("a.wav", "good morning", [segment])
@@ -26,7 +26,7 @@ import json
 import textwrap
 from dataclasses import dataclass
 
-from asr.transcriber import Transcription
+from asr.transcription import Transcription
 
 MAX_CUE_CHARACTERS = 84
 LINE_CHARACTERS = 42

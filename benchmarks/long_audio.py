@@ -33,6 +33,8 @@ import numpy as np
 import soundfile
 import torch
 
+from asr.audio import audio_duration
+
 GAP_NOISE_DB: float | None = None  # --gap-noise-db
 
 
@@ -51,7 +53,7 @@ def read_utterances(manifest: Path, max_seconds: float, gap: float) -> list[dict
             row["audio"] = audio if audio.is_absolute() else manifest.parent / audio
             if "words" not in row:
                 raise SystemExit(f"{manifest} has no 'words' (word start times) for {row['id']}")
-            duration = soundfile.info(row["audio"]).duration
+            duration = audio_duration(row["audio"])
             if total + duration > max_seconds:
                 break
             rows.append(row)
@@ -113,16 +115,15 @@ def word_start_errors(reference: list[tuple[str, float]], words) -> list[float]:
 
 def decode_one_by_one(transcriber, rows: list[dict]) -> list[str]:
     """Each utterance whole, in length-sorted batches: the ``asr evaluate`` way."""
-    from asr.audio import load_audio
+    from asr.audio import load_audio, pad_waveforms, probe_audio
 
     recognizer, options = transcriber.recognizer, transcriber.options
-    order = sorted(range(len(rows)), key=lambda i: soundfile.info(rows[i]["audio"]).frames)
+    order = sorted(range(len(rows)), key=lambda i: probe_audio(rows[i]["audio"]).frames)
     texts = [""] * len(rows)
     for first in range(0, len(order), transcriber.batch_size):
         batch = order[first : first + transcriber.batch_size]
         waves = [load_audio(rows[i]["audio"], recognizer.sample_rate) for i in batch]
-        lens = torch.tensor([len(w) for w in waves])
-        padded = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
+        padded, lens = pad_waveforms(waves)
         device = transcriber.device
         for i, t in zip(
             batch,

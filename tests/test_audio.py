@@ -199,3 +199,47 @@ def test_shorten_compressed_sphere_is_refused_in_one_line(tmp_path):
     with pytest.raises(AudioError, match="compressed with embedded-shorten-v2.00.*sph2pipe") as e:
         load_audio(path)
     assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_one_open_file_probes_reads_stretches_and_streams(tmp_path):
+    from asr.audio import AudioFile, probe_audio
+
+    path = tmp_path / "tone.flac"
+    soundfile.write(path, tone(44100, seconds=1.0, channels=2), 44100, format="FLAC")
+    with AudioFile(path, 16000) as file:
+        assert (file.info.frames, file.info.sample_rate, file.info.channels) == (44100, 44100, 2)
+        assert file.info.duration == pytest.approx(1.0) and not file.info.truncated
+        whole = file.read()
+        assert whole.shape == (16000,)
+        np.testing.assert_allclose(
+            file.read(offset=0.25, duration=0.5), whole[4000:12000], atol=0.02
+        )
+        streamed = np.concatenate(list(file.blocks(0.3)))
+        np.testing.assert_allclose(streamed, whole, atol=1e-3)
+        assert np.concatenate(list(file.blocks(0.3))).shape == streamed.shape  # again, from 0
+    assert probe_audio(path) == file.info
+
+
+def test_a_truncated_wav_reads_what_it_holds_and_says_so(tmp_path):
+    from asr.audio import probe_audio
+
+    whole = tmp_path / "whole.wav"
+    soundfile.write(whole, tone(16000, seconds=1.0), 16000, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: 44 + 2 * 6000])  # the 44-byte header, then 6000 of 16000 samples
+    info = probe_audio(cut)
+    assert (info.frames, info.promised_frames, info.truncated) == (6000, 16000, True)
+    assert str(cut) in info.truncation_message() and "1.00 s" in info.truncation_message()
+    assert load_audio(cut).shape == (6000,)
+    assert probe_audio(whole).promised_frames is None
+
+
+def test_pad_waveforms_pads_with_zeros_to_the_longest_and_a_minimum():
+    from asr.audio import pad_waveforms
+
+    padded, lens = pad_waveforms([np.ones(3, np.float32), torch.ones(5)], min_samples=4)
+    assert lens.tolist() == [4, 5]
+    assert padded.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    padded, lens = pad_waveforms([np.ones(2, np.float32)], min_samples=4)
+    assert padded.shape == (1, 4) and lens.tolist() == [4]

@@ -326,3 +326,21 @@ def test_cli_transcribe_prints_one_line_per_file_and_skips_bad_files(model, tmp_
     assert "broken.wav" in result.stderr and "missing.flac" in result.stderr
     assert "Traceback" not in result.stderr
     assert "4 of 6 files transcribed" in result.stderr
+
+
+def test_truncated_and_narrowband_files_are_transcribed_with_a_warning_line(
+    model, tmp_path, capsys
+):
+    text, wave, _ = sentence_audio()[0]
+    whole = tmp_path / "whole.wav"
+    soundfile.write(whole, wave, RATE, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 7 // 10])
+    phone = tmp_path / "phone.wav"
+    soundfile.write(phone, resample(wave, RATE, 8000), 8000)
+    status, out, err = run_cli(capsys, "transcribe", "--model", model.checkpoint, whole, cut, phone)
+    assert status == 0 and len(out.strip().splitlines()) == 3
+    warnings = [line for line in err.splitlines() if line.startswith("asr: warning:")]
+    assert len(warnings) == 2
+    assert str(cut) in warnings[0] and "truncated" in warnings[0]
+    assert str(phone) in warnings[1] and "8000 Hz" in warnings[1]

@@ -152,3 +152,67 @@ def test_overfit_two_utterances_decode_exactly():
     expected = [[3, 4, 5, 6, 7], [8, 9, 3]]
     assert [h.tokens for h in greedy_search(model, features, lens)] == expected
     assert [h[0].tokens for h in beam_search(model, features, lens, beam_size=3)] == expected
+
+
+def teacher_forced(model, features, lens, tokens: list[int]):
+    """Log-probabilities (U + 1,) and alignment (U + 1, T') of ``tokens`` then <eos>, scored by
+    the speller's teacher forcing with <blank>/<sos> masked as the search masks them."""
+    from asr.text import Vocabulary
+
+    with torch.no_grad():
+        listened = model.encode(features, lens)
+        memory = model.speller.memory(listened.encoded, listened.encoded_lens)
+        tokens_in = torch.tensor([[Vocabulary.sos_id, *tokens]])
+        logits, alignments = model.speller(memory, tokens_in)  # (1, U + 1, V), (1, U + 1, T')
+        never = torch.zeros(logits.size(-1), dtype=torch.bool)
+        never[[Vocabulary.blank_id, Vocabulary.sos_id]] = True
+        log_probs = logits.masked_fill(never, float("-inf")).log_softmax(dim=-1)[0]
+        tokens_out = torch.tensor([*tokens, Vocabulary.eos_id])
+        return log_probs.gather(1, tokens_out[:, None])[:, 0], alignments[0]
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam"])
+def test_token_log_probs_and_alignment_equal_teacher_forced_rescoring(model, search):
+    """Every hypothesis carries each token's log-probability (summing to its score) and the
+    alignment it was emitted with: what a second, teacher-forced pass would compute."""
+    features, lens = make_features()
+    features = features.double()
+    if search == "greedy":
+        results = [[h] for h in greedy_search(model, features, lens)]
+    else:
+        results = beam_search(model, features, lens, beam_size=3, length_penalty=1.0)
+    checked = 0
+    for b, hypotheses in enumerate(results):
+        for hypothesis in hypotheses:
+            alone = features[b : b + 1, : lens[b]]
+            log_probs, alignment = teacher_forced(model, alone, lens[b : b + 1], hypothesis.tokens)
+            assert hypothesis.log_probs.shape == (len(hypothesis.tokens) + 1,)
+            torch.testing.assert_close(hypothesis.log_probs, log_probs, rtol=0, atol=1e-10)
+            torch.testing.assert_close(hypothesis.alignment, alignment, rtol=0, atol=1e-10)
+            assert hypothesis.score == pytest.approx(float(log_probs.sum()), abs=1e-10)
+            checked += 1
+    assert checked > len(results) if search == "beam" else checked == len(results)
+
+
+def test_reached_limit_says_whether_eos_was_forced(model):
+    features, lens = make_features()
+    encoder_lens = model.listener.output_lengths(lens).tolist()
+    for search in (greedy_search, lambda *a, **k: [h[0] for h in beam_search(*a, **k)]):
+        forced = search(model, features.double(), lens, min_length_ratio=1.0, max_length_ratio=1.0)
+        assert all(h.reached_limit for h in forced)
+        free = search(model, features.double(), lens, max_length_ratio=50.0)
+        for h, frames in zip(free, encoder_lens, strict=True):
+            assert h.reached_limit == (len(h.tokens) >= 50 * frames)
+
+
+def test_an_attention_window_keeps_every_step_near_the_last_alignment(model):
+    """A (0, 0) window lets each step read only the previous alignment's median frame: the
+    alignment is one-hot, and it never moves since the median stays where it was."""
+    features, lens = make_features()
+    for search in (greedy_search, lambda *a, **k: [h[0] for h in beam_search(*a, **k)]):
+        for hypothesis in search(model, features.double(), lens, attention_window=(0, 0)):
+            expected = torch.zeros_like(hypothesis.alignment)
+            expected[:, 0] = 1.0  # the initial alignment's median is frame 0
+            torch.testing.assert_close(hypothesis.alignment, expected)
+        unrestricted = search(model, features.double(), lens)
+        assert any((h.alignment[:, 1:] > 0).any() for h in unrestricted)

@@ -21,7 +21,7 @@ from asr.subtitles import (
     to_srt,
     to_webvtt,
 )
-from asr.transcriber import Segment, Transcription, Word
+from asr.transcription import Segment, Transcription, Word
 
 _TIME = r"(\d\d):(\d\d):(\d\d)[,.](\d\d\d)"
 

@@ -13,6 +13,7 @@ import pytest
 import soundfile
 import torch
 
+import asr.recording
 import asr.transcriber
 from asr import Transcriber
 from asr.errors import AudioError, UserError
@@ -182,8 +183,8 @@ def test_bad_files_raise_one_clear_error(
     transcriber, two_sentences, tmp_path, monkeypatch, streamed
 ):
     if streamed:  # read in blocks, as a long file is: the error surfaces mid-stream
-        monkeypatch.setattr(asr.transcriber, "IN_MEMORY_SECONDS", 0.5)
-        monkeypatch.setattr(asr.transcriber, "BLOCK_SECONDS", 0.5)
+        monkeypatch.setattr(asr.recording, "IN_MEMORY_SECONDS", 0.5)
+        monkeypatch.setattr(asr.recording, "BLOCK_SECONDS", 0.5)
     for path, message in bad_files(tmp_path, two_sentences[0]).items():
         with pytest.raises(AudioError, match=message) as error:
             transcriber.transcribe(path)
@@ -221,8 +222,8 @@ def test_long_recording_streams_in_blocks_with_the_same_result(transcriber, tmp_
     path = tmp_path / "long.flac"
     texts, words = long_recording(path, repeats=16, rate=44100, channels=2)
     in_memory = transcriber.transcribe(path)
-    monkeypatch.setattr(asr.transcriber, "IN_MEMORY_SECONDS", 5.0)
-    monkeypatch.setattr(asr.transcriber, "BLOCK_SECONDS", 3.3)
+    monkeypatch.setattr(asr.recording, "IN_MEMORY_SECONDS", 5.0)
+    monkeypatch.setattr(asr.recording, "BLOCK_SECONDS", 3.3)
     streamed = transcriber.transcribe(path)
     assert streamed.text == in_memory.text == " ".join(texts)
     bounds = [t for s in streamed.segments for t in (s.start, s.end)]
@@ -348,3 +349,103 @@ def test_import_asr_stays_light_until_the_transcriber_is_used():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Transcriber"
+
+
+# ---------------------------------------------------------------------------------------------
+# One read per file, one search per segment; warnings; the checkpoint's decoding settings
+
+
+def test_each_file_is_opened_once_and_each_segment_searched_once(
+    transcriber, model, two_sentences, tmp_path, monkeypatch
+):
+    import asr.recognizer
+    from asr.models.speller import Speller
+
+    folder = tmp_path / "folder"
+    for i, path in enumerate(sorted(model.texts)):
+        write(folder / f"plain{i}.wav", soundfile.read(path, dtype="float32")[0], RATE)
+    write(folder / "two.flac", two_sentences[0], 44100, 2, format="FLAC")
+    opens, searched = [], []
+
+    class CountingSoundFile(soundfile.SoundFile):
+        def __init__(self, file, *args, **kwargs):
+            opens.append(os.fspath(file))
+            super().__init__(file, *args, **kwargs)
+
+    def counting(search):
+        def wrapper(model, features, feature_lens, **options):
+            searched.append(features.size(0))
+            return search(model, features, feature_lens, **options)
+
+        return wrapper
+
+    monkeypatch.setattr(soundfile, "SoundFile", CountingSoundFile)  # soundfile.info opens one too
+    monkeypatch.setattr(asr.recognizer, "greedy_search", counting(asr.recognizer.greedy_search))
+    monkeypatch.setattr(Speller, "forward", lambda *a: pytest.fail("a second, teacher-forced pass"))
+    results = transcriber.transcribe_many([folder])
+    files = sorted(str(p) for p in folder.iterdir())
+    assert [r.source for r in results] == files and all(r.ok for r in results)
+    assert sorted(opens) == files  # one open per file: header and samples through it
+    segments = sum(len(r.segments) for r in results)
+    assert segments == len(files) + 1  # two.flac has two
+    assert sum(searched) == segments  # every segment searched once, none twice
+
+
+def test_a_truncated_wav_is_transcribed_with_a_warning(transcriber, two_sentences, tmp_path):
+    wave, _ = two_sentences
+    whole = write(tmp_path / "whole.wav", wave, RATE, subtype="PCM_16")
+    path = tmp_path / "cut.wav"
+    data = whole.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])  # the header still promises every sample
+    result = transcriber.transcribe(path)
+    assert result.ok and result.text.startswith("good morning")
+    assert result.duration == pytest.approx(0.6 * len(wave) / RATE, abs=0.05)
+    (warning,) = result.warnings
+    assert str(path) in warning and "truncated" in warning and "\n" not in warning
+    assert transcriber.transcribe(whole).warnings == []
+
+
+def test_narrowband_audio_is_transcribed_with_a_warning(transcriber, two_sentences, tmp_path):
+    wave, _ = two_sentences
+    path = write(tmp_path / "phone.wav", wave, 8000)
+    (warning,) = transcriber.transcribe(path).warnings
+    assert str(path) in warning and "8000 Hz" in warning and "16000 Hz" in warning
+    (warning,) = transcriber.transcribe(resample_to(wave, 8000), sample_rate=8000).warnings
+    assert "waveform" in warning and "8000 Hz" in warning
+    assert transcriber.transcribe(write(tmp_path / "wide.wav", wave, 44100)).warnings == []
+
+
+def resample_to(wave: np.ndarray, rate: int) -> np.ndarray:
+    from asr.audio import resample
+
+    return resample(wave, RATE, rate)
+
+
+def test_the_checkpoint_decoding_settings_are_used(model, tmp_path, monkeypatch):
+    import asr.recognizer
+    from asr.recognizer import DecodingOptions
+
+    payload = torch.load(model.checkpoint, weights_only=True)
+    payload["config"]["decoding"] = {
+        "beam_size": 10,
+        "length_penalty": 0.5,
+        "max_length_ratio": 1.5,
+        "min_length_ratio": 0.1,
+        "attention_window": [2, 3],
+    }
+    path = tmp_path / "windowed.pt"
+    torch.save(payload, path)
+    transcriber = Transcriber.from_checkpoint(path, device="cpu", beam_size=1)
+    assert transcriber.options == DecodingOptions(1, 0.5, 1.5, 0.1, (2, 3))
+    passed = []
+    search = asr.recognizer.greedy_search
+
+    def spy(model, features, feature_lens, **options):
+        passed.append(options)
+        return search(model, features, feature_lens, **options)
+
+    monkeypatch.setattr(asr.recognizer, "greedy_search", spy)
+    transcriber.transcribe(next(iter(model.texts)))
+    assert passed == [
+        {"max_length_ratio": 1.5, "min_length_ratio": 0.1, "attention_window": (2, 3)}
+    ]

@@ -187,7 +187,11 @@ class Speller(nn.Module):
         )
 
     def step(
-        self, tokens: Tensor, state: SpellerState, memory: AttentionMemory
+        self,
+        tokens: Tensor,
+        state: SpellerState,
+        memory: AttentionMemory,
+        attention_window: tuple[int, int] | None = None,
     ) -> tuple[Tensor, SpellerState]:
         """One decoding step: ``advance``, then ``logits`` of the new state.
 
@@ -195,14 +199,23 @@ class Speller(nn.Module):
             tokens: (B,) previous tokens y_{t-1} (``<sos>`` at the first step).
             state: the state after the previous step.
             memory: the utterances' attention memory.
+            attention_window: (left, right) listener frames around the previous alignment's
+                median that attention may read (a decoding-time window, passed to the attention
+                call), or None.
 
         Returns:
             logits (B, V) for y_t, and the new state.
         """
-        state = self.advance(tokens, state, memory)
+        state = self.advance(tokens, state, memory, attention_window)
         return self.logits(state.hidden[:, -1], state.context), state
 
-    def advance(self, tokens: Tensor, state: SpellerState, memory: AttentionMemory) -> SpellerState:
+    def advance(
+        self,
+        tokens: Tensor,
+        state: SpellerState,
+        memory: AttentionMemory,
+        attention_window: tuple[int, int] | None = None,
+    ) -> SpellerState:
         """The recurrence of a step (eq. 6-7): LSTM cells, then attention; arguments as ``step``."""
         x = torch.cat([self.embedding(tokens), state.context], dim=-1)  # (B, E + D)
         hidden, cell = [], []
@@ -214,7 +227,7 @@ class Speller(nn.Module):
             cell.append(c)
             x = h
         context, alignment = self.attention(  # c_t (B, D), α_t (B, T')
-            x, memory.keys, memory.values, memory.pad_mask, state.alignment
+            x, memory.keys, memory.values, memory.pad_mask, state.alignment, window=attention_window
         )
         return SpellerState(torch.stack(hidden, 1), torch.stack(cell, 1), context, alignment)
 

@@ -110,3 +110,17 @@ def test_reordering_the_state_reorders_the_step():
     memory_reordered = type(memory)(*(field.index_select(0, order) for field in memory))
     logits_reordered, _ = speller.step(tokens[order], reordered, memory_reordered)
     torch.testing.assert_close(logits_reordered, logits[order])
+
+
+def test_a_decoding_window_is_an_argument_of_the_step():
+    """``attention_window`` restricts only the call it is passed to; the speller and its
+    attention keep no decoding state."""
+    speller = make_speller().eval()
+    memory = make_memory(speller, lens=(5, 5))
+    state = speller.initial_state(memory)  # all weight on frame 0, so the median is 0
+    tokens = torch.tensor([1, 1])
+    _, windowed = speller.step(tokens, state, memory, attention_window=(0, 1))
+    assert torch.all(windowed.alignment[:, 2:] == 0) and torch.all(windowed.alignment[:, :2] > 0)
+    _, free = speller.step(tokens, state, memory)
+    assert torch.all(free.alignment > 0)
+    assert not hasattr(speller.attention, "decode_window")

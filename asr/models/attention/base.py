@@ -59,9 +59,9 @@ class Attention(nn.Module):
     - ``smoothing``: α_i = σ(β e_i) / Σ_j σ(β e_j) instead of the softmax (Chorowski 2015 §2.3,
       "smooth focus"), for soft and local modes.
 
-    ``decode_window = (left, right)`` applies the median window at inference only (evaluation
-    mode), whatever the mode: it keeps long utterances on track (Chorowski 2015, §3.4). It is a
-    setting, not state; ``asr.recognizer`` sets it from the decoding options.
+    ``forward``'s ``window = (left, right)`` adds the median window for one call, whatever the
+    mode: the searches pass it at decoding time to keep long utterances on track (Chorowski
+    2015, §3.4); it is an argument, so the module holds no decoding state.
 
     Args:
         query_size: Q, width of the speller state s.
@@ -118,7 +118,6 @@ class Attention(nn.Module):
         self.window_right = window_right
         self.window_half_width = window_half_width
         self.gumbel_temperature = gumbel_temperature
-        self.decode_window: tuple[int, int] | None = None
         if mode == "local" and window == "gaussian":  # Luong eq. 9: p_t from s_t, per head
             self.position = nn.Sequential(
                 nn.Linear(query_size, query_size), nn.Tanh(), nn.Linear(query_size, num_heads)
@@ -166,6 +165,7 @@ class Attention(nn.Module):
         values: Tensor,
         pad_mask: Tensor,
         prev_alignment: Tensor,
+        window: tuple[int, int] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """One attention step.
 
@@ -175,6 +175,8 @@ class Attention(nn.Module):
             values: (B, T', D) listener outputs h.
             pad_mask: (B, T') True on padded frames.
             prev_alignment: α_{t-1}, (B, T') or (B, heads, T'), zero on padding.
+            window: (left, right) listener frames around α_{t-1}'s median that this step may
+                read (a decoding-time restriction), or None.
 
         Returns:
             context (B, D) and alignment α_t shaped like ``prev_alignment``, exactly 0 on padding.
@@ -182,15 +184,20 @@ class Attention(nn.Module):
         batch, frames = pad_mask.shape
         prev = prev_alignment.view(batch, self.num_heads, frames)
         energies = self.energies(query, keys, prev)  # (B, heads, T')
-        alignment = self.normalize(energies, pad_mask, prev, query)
+        alignment = self.normalize(energies, pad_mask, prev, query, window)
         context = self.read(alignment, values)
         return context, alignment.view_as(prev_alignment)
 
     def normalize(
-        self, energies: Tensor, pad_mask: Tensor, prev_alignment: Tensor, query: Tensor
+        self,
+        energies: Tensor,
+        pad_mask: Tensor,
+        prev_alignment: Tensor,
+        query: Tensor,
+        window: tuple[int, int] | None = None,
     ) -> Tensor:
         """Alignment (B, heads, T') from energies (B, heads, T') by this module's way of
-        attending; prev_alignment (B, heads, T'), query (B, Q)."""
+        attending; prev_alignment (B, heads, T'), query (B, Q), window as in ``forward``."""
         mask = pad_mask[:, None, :]  # (B, 1, T') True where no weight may go
         if self.sharpening != 1.0:
             energies = self.sharpening * energies
@@ -204,8 +211,8 @@ class Attention(nn.Module):
             sigma = self.window_half_width / 2
             energies = energies - distance.square() / (2 * sigma**2)
             mask = mask | (distance.abs() > self.window_half_width)
-        if self.decode_window is not None and not self.training:
-            mask = mask | median_window_mask(prev_alignment, *self.decode_window)
+        if window is not None:
+            mask = mask | median_window_mask(prev_alignment, *window)
 
         if self.mode == "hard":
             masked = energies.masked_fill(mask, float("-inf"))

@@ -217,8 +217,9 @@ class NoAttention(Attention):
     def initial_alignment(self, pad_mask: Tensor) -> Tensor:
         return torch.zeros(pad_mask.shape, device=pad_mask.device)
 
-    def forward(self, query, keys, values, pad_mask, prev_alignment):
-        """The summary context (B, D) and a zero alignment (B, T'); see ``Attention.forward``."""
+    def forward(self, query, keys, values, pad_mask, prev_alignment, window=None):
+        """The summary context (B, D) and a zero alignment (B, T'); see ``Attention.forward``
+        (there is no alignment to window)."""
         half = values.size(-1) // 2
         last = ((~pad_mask).sum(dim=-1) - 1).clamp(min=0)  # (B,) last real frame
         rows = torch.arange(len(values), device=values.device)

@@ -219,6 +219,17 @@ def probe_audio(path: PathLike) -> AudioInfo:
     return AudioInfo(str(path), samples.shape[0], rate, samples.shape[1])
 
 
+def truncated_wav(path: PathLike) -> str | None:
+    """Why ``path`` is a truncated WAV (its header promises more samples than it holds), or None
+    when it is complete, not a WAV, or cannot be opened (the reader reports that itself)."""
+    try:
+        with AudioFile(path) as file:
+            info = file.info
+    except AudioError:
+        return None
+    return info.truncation_message() if info is not None and info.truncated else None
+
+
 def pad_waveforms(
     waveforms: Sequence[np.ndarray | torch.Tensor], min_samples: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:

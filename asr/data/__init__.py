@@ -17,13 +17,13 @@ logged once, naming the manifest line or the utterance, and counted by reason in
 ``SkipCounter`` so the run's summary can report it.
 """
 
+from asr.audio import truncated_wav
 from asr.data.batching import Batch, BucketBatchSampler, collate
 from asr.data.dataset import (
     Example,
     FeatureCache,
     TruncatedAudio,
     UtteranceDataset,
-    truncated_wav,
 )
 from asr.data.manifest import (
     BAD_LINE,

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from asr.audio import audio_duration, load_audio
+from asr.audio import AudioFile, audio_duration
 from asr.data.manifest import Utterance
 from asr.data.skips import Skipped
 from asr.errors import AudioError, TextError
@@ -137,13 +137,14 @@ class UtteranceDataset(Dataset):
         if cached is not None:
             return cached.float() / 32767.0
         utt = self.utterances[index]
-        waveform = load_audio(
-            utt.audio,
-            self.sample_rate,
-            min_samples=self.min_samples,
-            offset=utt.offset or 0.0,
-            duration=None if utt.offset is None else utt.duration,
-        )
+        whole = utt.offset is None
+        with AudioFile(utt.audio, self.sample_rate) as file:  # one open: header, then samples
+            if whole and file.info is not None and file.info.truncated:
+                raise TruncatedAudio(file.info.truncation_message())
+            samples = file.read(
+                utt.offset or 0.0, None if whole else utt.duration, self.min_samples
+            )
+        waveform = torch.from_numpy(samples)
         _check_complete(utt, waveform, self.sample_rate)
         if self.cache_audio:
             self._cache[index] = (waveform.clamp(-1, 1) * 32767.0).round().to(torch.int16)
@@ -185,59 +186,13 @@ class TruncatedAudio(AudioError):
 
 
 def _check_complete(utt: Utterance, waveform: torch.Tensor, sample_rate: int) -> None:
-    """Raise TruncatedAudio when ``waveform`` (S,) is only part of what ``utt`` describes."""
+    """Raise TruncatedAudio when the segment ``waveform`` (S,) is only part of what ``utt``
+    describes (a whole file's truncation is read from its header when it is opened)."""
     if utt.offset is None:
-        message = truncated_wav(utt.audio)
-        if message:
-            raise TruncatedAudio(message)
+        return
     # Durations in manifests are rounded (to 0.1 ms by the corpus preparation): allow 10 ms.
-    elif len(waveform) < (utt.duration - 0.01) * sample_rate:
+    if len(waveform) < (utt.duration - 0.01) * sample_rate:
         raise TruncatedAudio(
             f"segment of audio file {utt.audio} from {utt.offset:.2f} s for {utt.duration:.2f} s "
             f"runs past the end of the file ({len(waveform) / sample_rate:.2f} s read)"
         )
-
-
-def truncated_wav(path: str | os.PathLike) -> str | None:
-    """Why ``path`` is a truncated WAV file (its ``data`` chunk declares more bytes than the
-    file holds), or None when it is complete or not a RIFF WAV file.
-
-    libsndfile reads such a file without an error, as the samples it holds, so the truncation is
-    found only in the RIFF header. A ``data`` size of 0 or 0xFFFFFFFF is what a program writing
-    to a pipe leaves (it cannot seek back to write the size): that is not a truncation. A file
-    that cannot be opened is left to the reader to report (None).
-    """
-    try:
-        return _riff_truncation(path)
-    except OSError:
-        return None
-
-
-def _riff_truncation(path: str | os.PathLike) -> str | None:
-    with open(path, "rb") as file:
-        head = file.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        size = os.fstat(file.fileno()).st_size
-        bytes_per_second = 0
-        position = 12
-        for _ in range(64):  # a WAV file has a handful of chunks before its samples
-            file.seek(position)
-            chunk = file.read(20)
-            if len(chunk) < 8:
-                return None
-            name, length = chunk[:4], int.from_bytes(chunk[4:8], "little")
-            if name == b"fmt " and len(chunk) == 20:  # format, channels, rate, bytes a second
-                bytes_per_second = int.from_bytes(chunk[16:20], "little")
-            if name == b"data":
-                held = size - position - 8
-                if length in (0, 0xFFFFFFFF) or held >= length:
-                    return None
-                if bytes_per_second:
-                    said = f"{length / bytes_per_second:.2f} s of audio"
-                    holds = f"{held / bytes_per_second:.2f} s"
-                else:
-                    said, holds = f"{length} bytes of samples", f"{held} bytes"
-                return f"audio file {path} is truncated: its header declares {said}, it has {holds}"
-            position += 8 + length + (length & 1)  # chunks are padded to an even length
-    return None

@@ -67,7 +67,7 @@ def test_a_truncated_wav_is_skipped_counted_and_named_once(tmp_path, caplog, cac
     assert _epochs(dataset, skips) == [["a", "c"], ["a", "c"]]
     assert skips.counts == {"truncated audio": 1}
     (warning,) = data_warnings(caplog)
-    assert "cut.wav is truncated" in warning and "declares 1.00 s" in warning
+    assert "cut.wav is truncated" in warning and "promises 1.00 s" in warning
 
 
 def test_a_segment_past_the_end_of_its_file_is_truncated_audio(tmp_path, caplog):
@@ -83,9 +83,9 @@ def test_a_segment_past_the_end_of_its_file_is_truncated_audio(tmp_path, caplog)
     assert "long.wav from 1.50 s for 1.00 s runs past the end" in warning
 
 
-def test_truncated_wav_reads_only_the_riff_header(tmp_path):
+def test_truncated_wav_is_read_from_the_header(tmp_path):
     assert truncated_wav(wav(tmp_path / "whole.wav")) is None
-    assert "declares 1.00 s of audio, it has 0.50 s" in truncated_wav(cut_wav(tmp_path / "cut.wav"))
+    assert "promises 1.00 s but it holds 0.50 s" in truncated_wav(cut_wav(tmp_path / "cut.wav"))
     # A program writing WAV to a pipe cannot seek back to write the size: 0xFFFFFFFF, no truncation.
     streamed = bytearray(wav(tmp_path / "streamed.wav").read_bytes())
     at = streamed.index(b"data") + 4

@@ -366,17 +366,18 @@ def test_hard_attention_takes_the_argmax_at_inference_and_samples_in_training():
     assert len(picked) > 1  # a sample, not always the argmax
 
 
-def test_decode_window_applies_at_inference_only():
-    attention = make("additive")
-    attention.decode_window = (0, 1)
+def test_decode_window_is_an_argument_of_the_call():
+    """The decode-time window is passed in (stateless attention), not kept on the module."""
+    attention = make("additive").eval()
     query, values, pad_mask = inputs(lens=(7,))
     keys = attention.project_keys(values)
     prev = torch.zeros(1, 7)
     prev[0, 3] = 1.0
-    _, windowed = attention.eval()(query, keys, values, pad_mask, prev)
+    _, windowed = attention(query, keys, values, pad_mask, prev, window=(0, 1))
     assert windowed[0].nonzero().flatten().tolist() == [3, 4]
-    _, free = attention.train()(query, keys, values, pad_mask, prev)
+    _, free = attention(query, keys, values, pad_mask, prev)
     assert torch.all(free > 0)
+    assert not hasattr(attention, "decode_window")
 
 
 def test_no_attention_reads_the_listener_final_states():

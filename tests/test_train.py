@@ -181,6 +181,12 @@ def test_cli_train_unknown_key_is_one_line(tmp_path):
     assert result.stderr.count("\n") == 1 and "trainer.epochz" in result.stderr
 
 
+def test_cli_train_wrong_type_is_one_line():
+    result = run_asr("train", "trainer.max_epochs=abc")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "trainer.max_epochs" in result.stderr
+
+
 def test_cli_train_missing_manifest_is_one_line(tmp_path):
     result = run_asr("train", f"data.corpus_dir={tmp_path}", f"hydra.run.dir={tmp_path}/exp")
     assert result.returncode == 2, result.stderr

@@ -180,7 +180,8 @@ class Trainer:
                 losses = self.backward(batch)
                 pending += 1
                 audio_seconds += float(batch.waveform_lens.sum()) / cfg.data.sample_rate
-                loss_sum += float(losses.loss.detach())
+                loss_value = float(losses.loss.detach())
+                loss_sum += loss_value
                 loss_count += 1
             if pending == 0 or (
                 pending < trainer.accumulate_batches and batch_in_epoch < epoch_batches
@@ -189,7 +190,7 @@ class Trainer:
             grad_norm = self.optimizer_step()
             pending = 0
             throughput = audio_seconds / max(1e-9, time.monotonic() - wall_started)
-            bar.set_postfix(loss=f"{float(losses.loss):.3f}", audio_s_per_s=f"{throughput:.1f}")
+            bar.set_postfix(loss=f"{loss_value:.3f}", audio_s_per_s=f"{throughput:.1f}")
             if self.progress.step % trainer.log_every_steps == 0:
                 self.log_step(losses, grad_norm, throughput)
             minutes = trainer.checkpoint_minutes

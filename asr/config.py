@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from asr.augment import SpectrogramAugment, WaveformAugment
 from asr.errors import UserError
@@ -187,11 +188,21 @@ def register_configs() -> None:
     store.store(name="evaluate_schema", node=EvaluateConfig)
 
 
-def check_config(cfg: DictConfig) -> None:
-    """One clear line for a missing required key (``???`` in conf/)."""
+def check_config(cfg: DictConfig, schema: type | None = None) -> None:
+    """One clear line for a missing required key (``???`` in conf/), or a key ``schema`` lacks.
+
+    Composing already refuses unknown keys, but not those added with ``+key=value``
+    (``+trainer.max_epoch=3`` would be ignored): checking against ``schema`` catches them.
+    """
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise UserError(f"missing required config key(s): {', '.join(missing)}")
+    if schema is not None:
+        try:
+            OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.to_container(cfg))
+        except OmegaConfBaseException as error:
+            first = str(error).splitlines()[0]  # the rest repeats the key and the types
+            raise UserError(f"bad configuration: {first} (key {error.full_key})") from None
 
 
 register_configs()  # importing the schemas is what makes conf/*.yaml compose

@@ -17,9 +17,11 @@ from asr.config import (
     DecodingConfig,
     FeaturesConfig,
     SpectrogramAugmentConfig,
+    TrainConfig,
     WaveformAugmentConfig,
     check_config,
 )
+from asr.errors import UserError
 from asr.features import LogMelFilterbank
 from asr.models.attention import ATTENTION_TYPES, Attention
 from asr.models.las import LAS
@@ -99,6 +101,13 @@ def test_a_misspelt_key_or_a_wrong_type_fails_while_composing(override, key):
     cause = error.value.__cause__
     message = f"{error.value} {cause if cause is not None else ''}"
     assert key in message
+
+
+def test_a_key_added_with_plus_is_refused_by_training_in_one_line():
+    cfg = compose_train(["+trainer.max_epoch=3", "exp_dir=exp"])  # Hydra lets + add keys
+    with pytest.raises(UserError, match=r"^bad configuration: .*max_epoch.*trainer.max_epoch\)$"):
+        check_config(cfg, TrainConfig)
+    check_config(compose_train(["exp_dir=exp"]), TrainConfig)  # every preset key is known
 
 
 def test_evaluate_keys_are_checked_too():
@@ -195,9 +204,7 @@ def test_evaluate_takes_the_normalisation_of_the_data():
 
 @pytest.mark.parametrize("attention", ["location", "additive"])
 def test_the_run_directory_names_the_attention(attention):
-    cfg = compose_train(
-        [f"attention={attention}", "model=las_tiny"], return_hydra_config=True
-    )
+    cfg = compose_train([f"attention={attention}", "model=las_tiny"], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # what @hydra.main does before resolving
     assert cfg.hydra.run.dir == f"exp/synth_las_tiny_{attention}"
     assert cfg.hydra.sweep.dir == f"multirun/synth_las_tiny_{attention}"

@@ -39,10 +39,11 @@ def lr_per_step(opt, schedule, steps: int) -> list[float]:
 def test_lr_per_step_is_the_documented_formula(warmup, total, final_ratio):
     opt = optimizer()
     rates = lr_per_step(opt, warmup_cosine_schedule(opt, warmup, total, final_ratio), total + 1)
-    # float64 arithmetic; torch's cosine is recursive, so rounding adds up over steps, far below 1e-9.
+    # float64; torch's cosine is recursive, so rounding adds up over the steps, far below 1e-9.
     for step, rate in enumerate(rates):
         assert abs(rate / LR - documented(step, warmup, total, final_ratio)) < 1e-9, step
-    assert rates[warmup - 1] == pytest.approx(LR) and rates[total] == pytest.approx(final_ratio * LR)
+    assert rates[warmup - 1] == pytest.approx(LR)
+    assert rates[total] == pytest.approx(final_ratio * LR)
 
 
 def test_a_resumed_schedule_continues_where_the_run_stopped():

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from asr.augment import SpectrogramAugment, WaveformAugment
 from asr.checkpoint import save_checkpoint
-from asr.config import check_config
+from asr.config import TrainConfig, check_config
 from asr.data import Batch, SkipCounter, read_manifest
 from asr.devices import autocast_dtype, select_device
 from asr.errors import UserError
@@ -37,7 +37,7 @@ from asr.plotting import plot_alignments
 from asr.recognizer import DecodingOptions, Recognizer
 from asr.schedule import warmup_cosine_schedule
 from asr.training.datasets import build_vocabulary, fit_normalizer, read_training_data
-from asr.training.dev import DevScores, score_dev
+from asr.training.dev import score_dev
 from asr.training.state import Progress, resume, save_epoch_checkpoint, training_payload
 
 log = logging.getLogger("asr.train")
@@ -54,7 +54,7 @@ class Trainer:
     """One run of ``asr train``: ``Trainer(cfg).fit()`` returns the run's summary."""
 
     def __init__(self, cfg: DictConfig) -> None:
-        check_config(cfg)
+        check_config(cfg, TrainConfig)
         self.cfg, trainer = cfg, cfg.trainer
         self.exp_dir = Path(cfg.exp_dir)
         self.exp_dir.mkdir(parents=True, exist_ok=True)
@@ -266,21 +266,19 @@ class Trainer:
         writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], step)
         writer.add_scalar("train/audio_seconds_per_second", throughput, step)
 
-    def dev_scores(self) -> DevScores:
-        return score_dev(
+    def end_epoch(self, epoch: int, record: dict) -> None:
+        """Score dev, log, plot, and save best.pt, the epoch file and last.pt."""
+        trainer = self.cfg.trainer
+        dev = score_dev(
             self.recognizer,
             self.data.dev_set,
             self.decoding,
             self.device,
             self.skips,
             self.normalize,
-            batch_size=self.cfg.trainer.dev_batch_size,
-            progress=self.cfg.trainer.progress_bar,
+            batch_size=trainer.dev_batch_size,
+            progress=trainer.progress_bar,
         )
-
-    def end_epoch(self, epoch: int, record: dict) -> None:
-        """Score dev, log, plot, and save best.pt, the epoch file and last.pt."""
-        dev = self.dev_scores()
         record.update(dev_cer=dev.cer, dev_wer=dev.wer)
         record["elapsed_minutes"] = (time.monotonic() - self.started) / 60
         if self.is_phone:
@@ -307,7 +305,7 @@ class Trainer:
         if record[self.selected_by] < self.progress.best_error:
             self.progress.best_error = record[self.selected_by]
             save_checkpoint(self.exp_dir / "best.pt", self.recognizer, self.config, metrics)
-        keep = self.cfg.trainer.keep_checkpoints
+        keep = trainer.keep_checkpoints
         if keep:
             save_epoch_checkpoint(
                 self.exp_dir, self.recognizer, self.config, metrics, self.progress.history, keep

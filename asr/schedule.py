@@ -30,23 +30,25 @@ def warmup_cosine_schedule(
     run's ``total_steps`` now (a longer ``trainer.max_epochs`` stretches the decay, as planned
     afresh), from each group's ``initial_lr`` when the optimizer state has one.
     """
-    if warmup_steps < 1:
-        raise ValueError(f"warmup_steps must be at least 1, got {warmup_steps}")
+    if warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be 0 (no warm-up) or more, got {warmup_steps}")
     if len({group.get("initial_lr", group["lr"]) for group in optimizer.param_groups}) != 1:
         raise ValueError("the schedule's floor (eta_min) is one LR: use one LR for all groups")
     for group in optimizer.param_groups:
         group["lr"] = group.setdefault("initial_lr", group["lr"])
     base_lr = optimizer.param_groups[0]["initial_lr"]
-    warmup = LinearLR(
-        optimizer,
-        start_factor=1.0 / warmup_steps,
-        end_factor=1.0,
-        total_iters=max(1, warmup_steps - 1),  # factor 1 at step W - 1
-    )
     decay = CosineAnnealingLR(
         optimizer, T_max=max(1, total_steps - warmup_steps), eta_min=final_lr_ratio * base_lr
     )
-    schedule = SequentialLR(optimizer, [warmup, decay], milestones=[warmup_steps])
+    schedule: LRScheduler = decay
+    if warmup_steps > 0:
+        warmup = LinearLR(
+            optimizer,
+            start_factor=1.0 / warmup_steps,
+            end_factor=1.0,
+            total_iters=max(1, warmup_steps - 1),  # factor 1 at step W - 1
+        )
+        schedule = SequentialLR(optimizer, [warmup, decay], milestones=[warmup_steps])
     with warnings.catch_warnings():  # replaying without optimizer steps is the point here
         warnings.filterwarnings("ignore", "Detected call of `lr_scheduler", UserWarning)
         for _ in range(start_step):

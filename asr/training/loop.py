@@ -84,13 +84,16 @@ class Trainer:
         total_steps = self.steps_per_epoch * trainer.max_epochs
         if trainer.max_steps:
             total_steps = min(total_steps, trainer.max_steps)
-        self.scheduler = warmup_cosine_schedule(
-            self.optimizer,
-            cfg.optim.warmup_steps,
-            total_steps,
-            cfg.optim.final_lr_ratio,
-            start_step=self.progress.step,
-        )
+        try:
+            self.scheduler = warmup_cosine_schedule(
+                self.optimizer,
+                cfg.optim.warmup_steps,
+                total_steps,
+                cfg.optim.final_lr_ratio,
+                start_step=self.progress.step,
+            )
+        except ValueError as error:
+            raise UserError(f"optim: {error}") from None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.wave_aug = _maybe(WaveformAugment, cfg.augment.waveform)
         if self.wave_aug is not None:

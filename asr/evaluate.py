@@ -8,103 +8,40 @@ Per split, under ``<out_dir>/<split>/``: ``hyp.txt`` and ``ref.txt`` (Kaldi styl
 text``, both normalised), ``errors.txt`` (each utterance's WER, CER, S/D/I counts and word
 alignment with errors marked), ``confusions.txt`` (the most frequent substitutions, deletions
 and insertions) and ``scores.json`` (WER, CER, the substitution/deletion/insertion/hit counts
-behind both, and the confusions). Across splits: ``results.json`` and ``results.md``, and the
-table is printed.
+behind both, and the confusions). Across splits: ``results.json`` and ``results.md`` (with the
+utterances skipped per split), and the table is printed (asr/report.py writes them all).
 
 ``normalization`` (default: the data config's, else ``standard``) is applied identically to
 references and hypotheses before scoring; see :mod:`asr.metrics` for the choices. For a phone
-model the word error rate is the phone error rate, and the table says PER.
+model the word error rate is the phone error rate, and the table says PER. A split with no
+usable utterance is refused: its error rates would read 0%.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from asr import CONF_DIR
+from asr.checkpoint import load_recognizer
+from asr.config import check_config
 from asr.data import SkipCounter, UtteranceDataset, read_manifest
-from asr.decoding import DecodedUtterance, decode_dataset
+from asr.decoding import decode_dataset
+from asr.devices import select_device
 from asr.errors import UserError, reports_user_errors
-from asr.metrics import score, text_normalizer, utterance_errors, word_confusions, write_transcripts
+from asr.metrics import text_normalizer
 from asr.recognizer import DecodingOptions
+from asr.report import results_table, write_split_report
 
 log = logging.getLogger(__name__)
 # conf/evaluate.yaml writes results beside the checkpoint: ${dirname:${checkpoint}}.
 OmegaConf.register_new_resolver("dirname", lambda path: str(Path(path).parent), replace=True)
-
-
-def write_split_report(
-    out_dir: Path,
-    results: Sequence[DecodedUtterance],
-    normalize: Callable[[str], str],
-    top_confusions: int = 20,
-) -> dict:
-    """Write hyp/ref/errors/confusions/scores for one split; returns its scores as a dict.
-
-    ``normalize`` is applied to references and hypotheses alike before anything is written.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = sorted(results, key=lambda r: r.id)  # files in id order, as Kaldi sorts them
-    references = {r.id: normalize(r.reference) for r in results}
-    hypotheses = {r.id: normalize(r.hypothesis) for r in results}
-    write_transcripts(out_dir / "ref.txt", references)
-    write_transcripts(out_dir / "hyp.txt", hypotheses)
-    with (out_dir / "errors.txt").open("w", encoding="utf-8") as out:
-        for r in results:
-            errors = utterance_errors(references[r.id], hypotheses[r.id])
-            words = errors["words"]
-            out.write(
-                f"{r.id} WER {100 * errors['wer']:.1f}% CER {100 * errors['cer']:.1f}% "
-                f"S {words['substitutions']} D {words['deletions']} I {words['insertions']} "
-                f"N {words['reference_length']}\n"
-                f"{errors['alignment']}\n\n"
-            )
-    scores = score(list(references.values()), list(hypotheses.values())).as_dict()
-    confusions = word_confusions(list(references.values()), list(hypotheses.values()))
-    scores["confusions"] = confusions.most_common(top_confusions)
-    (out_dir / "confusions.txt").write_text(format_confusions(scores["confusions"]))
-    (out_dir / "scores.json").write_text(json.dumps(scores, indent=2))
-    return scores
-
-
-def format_confusions(confusions: dict) -> str:
-    """The most frequent errors as three plain-text lists, most frequent first."""
-    lines = ["substitutions (count reference -> hypothesis)"]
-    lines += [
-        f"{c['count']:6d}  {c['reference']} -> {c['hypothesis']}"
-        for c in confusions["substitutions"]
-    ]
-    for kind in ("deletions", "insertions"):
-        lines += ["", f"{kind} (count word)"]
-        lines += [f"{c['count']:6d}  {c['word']}" for c in confusions[kind]]
-    return "\n".join(lines) + "\n"
-
-
-def results_table(rows: Sequence[dict], unit: str = "char") -> str:
-    """A Markdown table of per-split results (a phone model's table shows PER, not WER/CER)."""
-    if unit == "phone":
-        lines = ["| split | utterances | hours | PER % | phone S/D/I | RTF |"]
-        lines.append("|---|---:|---:|---:|---|---:|")
-    else:
-        lines = ["| split | utterances | hours | WER % | CER % | word S/D/I | RTF |"]
-        lines.append("|---|---:|---:|---:|---:|---|---:|")
-    for row in rows:
-        words = row["words"]
-        rates = f"{100 * row['wer']:.2f}"
-        if unit != "phone":
-            rates += f" | {100 * row['cer']:.2f}"
-        lines.append(
-            f"| {row['split']} | {row['utterances']} | {row['hours']:.2f} | {rates} | "
-            f"{words['substitutions']}/{words['deletions']}/{words['insertions']} | "
-            f"{row['real_time_factor']:.4f} |"
-        )
-    return "\n".join(lines)
 
 
 def split_manifest(data: DictConfig, split: str) -> Path:
@@ -112,17 +49,24 @@ def split_manifest(data: DictConfig, split: str) -> Path:
     key = f"{split}_manifest"
     if data.get(key) is not None:
         return Path(data[key])
-    corpus_dir = data.get("corpus_dir")
+    corpus_dir = data.corpus_dir
     if corpus_dir is not None and (Path(corpus_dir) / f"{split}.jsonl").is_file():
         return Path(corpus_dir) / f"{split}.jsonl"
     where = f" and no {Path(corpus_dir) / f'{split}.jsonl'}" if corpus_dir is not None else ""
     raise UserError(f"no manifest for split {split!r}: set data.{key}=PATH (no such key{where})")
 
 
-def evaluate(cfg: DictConfig) -> list[dict]:
-    from asr.checkpoint import load_recognizer
-    from asr.train import check_config, select_device
+def _length_limit(max_seconds: float | None) -> dict:
+    """decode_dataset's ``max_seconds`` argument, where the installed decode_dataset takes one."""
+    if max_seconds is None:
+        return {}
+    if "max_seconds" not in inspect.signature(decode_dataset).parameters:
+        raise UserError("max_utterance_seconds needs asr.decoding.decode_dataset(max_seconds=...)")
+    return {"max_seconds": max_seconds}
 
+
+def evaluate(cfg: DictConfig) -> list[dict]:
+    """Decode and score ``cfg.splits``; returns one row of results per split."""
     check_config(cfg)
     device = select_device(cfg.device)
     normalize = text_normalizer(cfg.normalization)
@@ -134,22 +78,26 @@ def evaluate(cfg: DictConfig) -> list[dict]:
             "phones; use normalization=none, or timit39 for TIMIT"
         )
     options = DecodingOptions.from_config(cfg.decoding)
+    limit = _length_limit(cfg.max_utterance_seconds)
     out_dir = Path(cfg.out_dir)
     manifests = {split: split_manifest(cfg.data, split) for split in cfg.splits}
     rows = []
     for split, manifest in manifests.items():
         skips = SkipCounter()
+        utterances = read_manifest(manifest)
         dataset = UtteranceDataset(
-            read_manifest(manifest),
-            recognizer.vocabulary,
-            recognizer.sample_rate,
-            encode_text=False,
+            utterances, recognizer.vocabulary, recognizer.sample_rate, encode_text=False
         )
         started = time.monotonic()
         results = decode_dataset(
-            recognizer, dataset, options, device, skips, batch_size=cfg.batch_size, desc=split
+            recognizer, dataset, options, device, skips, cfg.batch_size, desc=split, **limit
         )
         elapsed = time.monotonic() - started
+        if not results:
+            raise UserError(
+                f"split {split!r}: no usable utterance in {manifest} ({len(utterances)} listed, "
+                f"{skips.summary()}): nothing to score"
+            )
         scores = write_split_report(out_dir / split, results, normalize, cfg.top_confusions)
         audio_seconds = sum(r.duration for r in results)
         rows.append(

@@ -92,7 +92,9 @@ def check_report(eval_dir: Path, splits: list[str], unit: str = "char") -> list[
             s_, d_, i_, n_ = map(int, sdin)
             assert s_ + d_ + i_ == edit_distance(r, h) and n_ == len(r), utterance_id
             assert float(wer) == pytest.approx(100 * edit_distance(r, h) / max(len(r), 1), abs=0.05)
-        assert f"| {row['split']} | {row['utterances']} |" in table
+        # The skipped column: utterances of the split the error rates do not cover.
+        skipped = sum(row["skipped"].values())
+        assert f"| {row['split']} | {row['utterances']} | {skipped} |" in table
         assert f"{100 * row['wer']:.2f}" in table
         assert f"{counts['substitutions']}/{counts['deletions']}/{counts['insertions']}" in table
     return rows

@@ -17,12 +17,14 @@ from asr.checkpoint import (
     select_checkpoints,
 )
 from asr.cli import main
+from asr.config import register_configs
 from asr.errors import UserError
 from asr.recognizer import Recognizer
 from asr.text import Vocabulary
 
 
 def tiny_config() -> dict:
+    register_configs()  # conf/train.yaml's first default is the schema asr/config.py stores
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=["model=las_tiny", "exp_dir=unused"])
     return OmegaConf.to_container(cfg, resolve=True)

@@ -1,14 +1,27 @@
-"""Every preset composes, and every config key is a constructor argument of the class it builds."""
+"""Every preset composes against the schemas (asr/config.py) and builds what it configures; a
+misspelt key or a wrong type fails while composing, naming the key."""
 
+import dataclasses
 import inspect
 from pathlib import Path
 
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from asr.augment import SpectrogramAugment, WaveformAugment
+from asr.config import (
+    DecodingConfig,
+    FeaturesConfig,
+    SpectrogramAugmentConfig,
+    TrainConfig,
+    WaveformAugmentConfig,
+    check_config,
+)
+from asr.errors import UserError
 from asr.features import LogMelFilterbank
 from asr.models.attention import ATTENTION_TYPES, Attention
 from asr.models.las import LAS
@@ -27,9 +40,9 @@ DATAS = sorted(p.stem for p in (CONF / "data").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
-def compose_train(overrides=()):
+def compose_train(overrides=(), config="train", **kwargs):
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+        return compose(config, overrides=list(overrides), **kwargs)
 
 
 def parameters(cls) -> set[str]:
@@ -42,23 +55,84 @@ def assert_keys_are_arguments(section, cls, where, base=None):
     assert not unknown, f"{where} keys {sorted(unknown)} are not arguments of {cls.__name__}"
 
 
-def test_presets_exist():
-    assert {"las_tiny", "las_small", "las_base", "las_large"} <= set(MODELS)
-    assert {"synth", "librispeech", "timit", "custom"} <= set(DATAS)
+def build_recognizer(cfg) -> Recognizer:
+    sections = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in MODEL_SECTIONS}
+    return Recognizer.from_config(sections, Vocabulary())
+
+
+@pytest.mark.parametrize(
+    ("schema", "cls"),
+    [
+        (FeaturesConfig, LogMelFilterbank),
+        (WaveformAugmentConfig, WaveformAugment),
+        (SpectrogramAugmentConfig, SpectrogramAugment),
+        (DecodingConfig, DecodingOptions),
+    ],
+)
+def test_schemas_follow_their_constructors(schema, cls):
+    """NeMo style: each config dataclass has exactly the constructor's arguments and defaults."""
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    assert set(fields) == parameters(cls)
+    defaults = OmegaConf.to_container(OmegaConf.structured(schema))
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name != "self":
+            expected = parameter.default
+            assert defaults[name] == (list(expected) if isinstance(expected, tuple) else expected)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("trainer.max_epoch=3", "trainer.max_epoch"),
+        ("trainer.max_epochs=abc", "trainer.max_epochs"),
+        ("trainer.resume=maybe", "trainer.resume"),
+        ("data.max_batch_seconds=lots", "data.max_batch_seconds"),
+        ("optim.warmup_step=10", "optim.warmup_step"),
+        ("features.hop=10", "features.hop"),
+        ("augment.spectrogram.freq_masks=two", "augment.spectrogram.freq_masks"),
+        ("decoding.beam=4", "decoding.beam"),
+        ("decoding.beam_size=wide", "decoding.beam_size"),
+        ("seed=zero", "seed"),
+    ],
+)
+def test_a_misspelt_key_or_a_wrong_type_fails_while_composing(override, key):
+    with pytest.raises(Exception) as error:
+        compose_train([override])
+    cause = error.value.__cause__
+    message = f"{error.value} {cause if cause is not None else ''}"
+    assert key in message
+
+
+def test_a_key_added_with_plus_is_refused_by_training_in_one_line():
+    cfg = compose_train(["+trainer.max_epoch=3", "exp_dir=exp"])  # Hydra lets + add keys
+    with pytest.raises(UserError, match=r"^bad configuration: .*max_epoch.*trainer.max_epoch\)$"):
+        check_config(cfg, TrainConfig)
+    check_config(compose_train(["exp_dir=exp"]), TrainConfig)  # every preset key is known
+
+
+def test_evaluate_keys_are_checked_too():
+    with pytest.raises(Exception, match="batch_sizes"):
+        compose_train(["checkpoint=x.pt", "batch_sizes=4"], config="evaluate")
+    with pytest.raises(Exception, match="max_utterance_seconds"):
+        compose_train(["checkpoint=x.pt", "max_utterance_seconds=long"], config="evaluate")
+
+
+@pytest.mark.parametrize("data", DATAS)
+def test_every_data_preset_composes_complete(data):
+    cfg = compose_train([f"data={data}", "data.corpus_dir=corpus", "exp_dir=exp"])
+    check_config(cfg)  # nothing left ??? once the corpus is named
+    assert Path(cfg.data.train_manifest).is_relative_to("corpus")
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_model_presets_map_to_constructors(model):
+def test_model_presets_build_a_recognizer_from_constructor_arguments(model):
     cfg = compose_train([f"model={model}"])
     assert_keys_are_arguments(cfg.model.listener, Listener, "model.listener")
     assert_keys_are_arguments(cfg.model.speller, Speller, "model.speller")
     las_keys = OmegaConf.to_container(cfg.model)
     las_keys = {k: v for k, v in las_keys.items() if k not in ("listener", "speller")}
     assert set(las_keys) <= parameters(LAS)
-    recognizer = Recognizer.from_config(
-        OmegaConf.to_container(cfg, resolve=False) | {"features": {"num_mel_bins": 80}},
-        Vocabulary(),
-    )
+    recognizer = build_recognizer(cfg)
     assert recognizer.model.listener.output_size == 2 * cfg.model.listener.hidden_size
 
 
@@ -71,62 +145,13 @@ def test_attention_options_map_to_constructors(attention):
     assert_keys_are_arguments(section, cls, f"attention={attention}", base=Attention)
 
 
-@pytest.mark.parametrize("augment", AUGMENTS)
-def test_augment_options_map_to_constructors(augment):
-    cfg = compose_train([f"augment={augment}"])
-    if cfg.augment.waveform is not None:
-        assert_keys_are_arguments(cfg.augment.waveform, WaveformAugment, "augment.waveform")
-    if cfg.augment.spectrogram is not None:
-        assert_keys_are_arguments(
-            cfg.augment.spectrogram, SpectrogramAugment, "augment.spectrogram"
-        )
-
-
-@pytest.mark.parametrize("decoding", DECODINGS)
-def test_decoding_and_features_map_to_constructors(decoding):
-    cfg = compose_train([f"decoding={decoding}"])
-    assert_keys_are_arguments(cfg.decoding, DecodingOptions, "decoding")
-    assert_keys_are_arguments(cfg.features, LogMelFilterbank, "features")
-
-
-def test_evaluate_config_composes():
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose("evaluate", overrides=["checkpoint=x.pt", "decoding=beam"])
-    assert cfg.decoding.beam_size == 10 and list(cfg.splits) == ["test"]
-
-
-@pytest.mark.parametrize("data", DATAS)
-def test_data_configs_have_the_same_keys(data):
-    reference = set(compose_train(["data.corpus_dir=x"]).data)
-    cfg = compose_train([f"data={data}", "data.corpus_dir=x"])
-    assert set(cfg.data) == reference
-    assert cfg.data.unit in ("char", "phone")
-    assert cfg.data.normalization in ("standard", "none", "timit39")
-
-
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiments_compose(experiment):
-    cfg = compose_train([f"+experiment={experiment}"])
-    OmegaConf.to_container(cfg.model, resolve=True)
-    assert cfg.trainer.keep_checkpoints > 0
-    assert cfg.data.train_manifest.endswith(".jsonl")
-
-
-def test_evaluate_takes_the_normalisation_of_the_data():
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        timit = compose("evaluate", overrides=["checkpoint=x.pt", "data=timit"])
-        mine = compose("evaluate", overrides=["checkpoint=x.pt", "normalization=none"])
-    assert timit.normalization == "timit39" and mine.normalization == "none"
-
-
 @pytest.mark.parametrize("attention", ATTENTIONS)
 def test_every_attention_option_builds_a_model_that_runs(attention):
     # speller.hidden_size = 2 × listener.hidden_size, as dot and scaled_dot require.
     cfg = compose_train(
         [f"attention={attention}", "model=las_tiny", "model.speller.hidden_size=128"]
     )
-    sections = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in MODEL_SECTIONS}
-    model = Recognizer.from_config(sections, Vocabulary()).model.eval()
+    model = build_recognizer(cfg).model.eval()
     features, lens = torch.randn(2, 40, 80), torch.tensor([40, 23])
     loss = model(features, lens, torch.tensor([[5, 6, 7], [8, 9, 0]]), torch.tensor([3, 2]))
     assert torch.isfinite(loss.loss)
@@ -136,5 +161,50 @@ def test_self_attention_option_builds():
     cfg = compose_train(
         ["model=las_tiny", "model.self_attention={type:scaled_dot,num_heads:2,attention_size:32}"]
     )
-    sections = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in MODEL_SECTIONS}
-    assert Recognizer.from_config(sections, Vocabulary()).model.self_attention is not None
+    assert build_recognizer(cfg).model.self_attention is not None
+
+
+@pytest.mark.parametrize("augment", AUGMENTS)
+def test_augment_presets_build_their_augmenters(augment):
+    cfg = compose_train([f"augment={augment}"])
+    for name, cls in (("waveform", WaveformAugment), ("spectrogram", SpectrogramAugment)):
+        section = cfg.augment[name]
+        if section is not None:
+            assert isinstance(cls(**OmegaConf.to_container(section, resolve=True)), cls)
+
+
+@pytest.mark.parametrize("experiment", [*EXPERIMENTS, None])
+def test_composed_configs_build_the_model_and_the_optimizer(experiment):
+    cfg = compose_train([f"+experiment={experiment}"] if experiment else [])
+    model = build_recognizer(cfg).model
+    optimizer = instantiate(cfg.optim.optimizer, params=model.parameters(), _convert_="all")
+    assert optimizer.param_groups[0]["lr"] == cfg.optim.optimizer.lr
+    LogMelFilterbank(**cfg.features)
+
+
+@pytest.mark.parametrize("decoding", DECODINGS)
+def test_decoding_presets_build_options_and_leave_the_batch_alone(decoding):
+    train_cfg = compose_train([f"decoding={decoding}"])
+    eval_cfg = compose_train(["checkpoint=x.pt", f"decoding={decoding}"], config="evaluate")
+    for cfg in (train_cfg, eval_cfg):
+        assert DecodingOptions.from_config(cfg.decoding) == DecodingOptions.from_config(
+            train_cfg.decoding
+        )
+    # Loader settings are not decoding options: choosing a search keeps the batch.
+    greedy = compose_train(["checkpoint=x.pt", "decoding=greedy"], config="evaluate")
+    assert eval_cfg.batch_size == greedy.batch_size
+    assert train_cfg.trainer.dev_batch_size == compose_train().trainer.dev_batch_size
+
+
+def test_evaluate_takes_the_normalisation_of_the_data():
+    timit = compose_train(["checkpoint=x.pt", "data=timit"], config="evaluate")
+    mine = compose_train(["checkpoint=x.pt", "normalization=none"], config="evaluate")
+    assert timit.normalization == "timit39" and mine.normalization == "none"
+
+
+@pytest.mark.parametrize("attention", ["location", "additive"])
+def test_the_run_directory_names_the_attention(attention):
+    cfg = compose_train([f"attention={attention}", "model=las_tiny"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # what @hydra.main does before resolving
+    assert cfg.hydra.run.dir == f"exp/synth_las_tiny_{attention}"
+    assert cfg.hydra.sweep.dir == f"multirun/synth_las_tiny_{attention}"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +18,7 @@ from asr import CONF_DIR
 from asr.checkpoint import load_recognizer, read_checkpoint
 from asr.errors import UserError
 from asr.evaluate import evaluate
-from asr.train import train, warmup_cosine
+from asr.train import train
 from tests.e2e_corpus import make_tiny_corpus
 from tests.report_check import check_report
 
@@ -151,18 +154,15 @@ def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
     )
     assert [e["epoch"] for e in resumed["epochs"]] == [1, 2, 3]
     assert resumed["epochs"][-1]["step"] == 30  # 10 batches an epoch, nothing trained twice
+    # The schedule continued, re-planned for 30 steps: the last step ends on lr · final_lr_ratio.
+    groups = read_checkpoint(tmp_path / "last.pt")["training"]["optimizer"]["param_groups"]
+    assert math.isclose(groups[0]["lr"], 5e-3 * 0.3, rel_tol=1e-9)
 
 
 def test_missing_required_key_is_one_clear_error(tmp_path):
     cfg = training_config(tmp_path, tmp_path / "exp", ["data.train_manifest=???"])
     with pytest.raises(UserError, match="missing required config key.*data.train_manifest"):
         train(cfg)
-
-
-def test_warmup_cosine_schedule():
-    factor = warmup_cosine(10, 110, 0.1)
-    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
-    assert factor(60) == pytest.approx(0.55) and factor(110) == pytest.approx(0.1)
 
 
 def run_asr(*args, cwd=None):
@@ -181,13 +181,19 @@ def test_cli_train_unknown_key_is_one_line(tmp_path):
     assert result.stderr.count("\n") == 1 and "trainer.epochz" in result.stderr
 
 
+def test_cli_train_wrong_type_is_one_line():
+    result = run_asr("train", "trainer.max_epochs=abc")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "trainer.max_epochs" in result.stderr
+
+
 def test_cli_train_missing_manifest_is_one_line(tmp_path):
     result = run_asr("train", f"data.corpus_dir={tmp_path}", f"hydra.run.dir={tmp_path}/exp")
     assert result.returncode == 2, result.stderr
     assert "manifest not found" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_bad_training_utterances_are_skipped_and_counted(trained, tmp_path):
+def test_bad_training_utterances_are_skipped_and_counted(trained, tmp_path, caplog):
     root, _, _ = trained
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -203,9 +209,13 @@ def test_bad_training_utterances_are_skipped_and_counted(trained, tmp_path):
     lines = "".join(json.dumps(e) + "\n" for e in good + bad)
     for split in ("train", "dev"):
         (corpus / f"{split}.jsonl").write_text(lines)
-    summary = train(training_config(corpus, tmp_path / "exp", ["trainer.max_epochs=1"]))
+    with caplog.at_level(logging.INFO, logger="asr"):
+        summary = train(training_config(corpus, tmp_path / "exp", ["trainer.max_epochs=1"]))
     assert summary["skipped"] == {"unreadable audio": 2, "text outside vocabulary": 1}
     assert summary["epochs"][0]["step"] >= 1
+    # The run's log says which OpenMP wait policy and how many threads it ran with.
+    assert f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}" in caplog.text
+    assert f"{torch.get_num_threads()} threads" in caplog.text
 
 
 def test_accumulation_steps_once_per_group_and_epoch_checkpoints_are_kept(tiny_corpus, tmp_path):
@@ -247,10 +257,80 @@ def test_feature_cache_with_waveform_augmentation_is_refused(tiny_corpus, tmp_pa
 def test_max_tokens_per_second_follows_the_ctc_layer():
     import doctest
 
-    import asr.train
+    from asr.training.datasets import max_tokens_per_second
 
     finder = doctest.DocTestFinder()
     runner = doctest.DocTestRunner()
-    for test in finder.find(asr.train.max_tokens_per_second, "max_tokens_per_second"):
+    for test in finder.find(max_tokens_per_second, "max_tokens_per_second"):
         runner.run(test)
     assert runner.failures == 0 and runner.tries > 0
+
+
+def corpus_with_dev(tmp_path: Path, root: Path, dev_entries: list[dict]) -> Path:
+    """The tiny corpus's training split (absolute audio paths) with ``dev_entries`` as dev."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    train_lines = (root / "corpus" / "train.jsonl").read_text().splitlines()
+    entries = [json.loads(line) for line in train_lines]
+    for entry in entries:
+        entry["audio"] = str(root / "corpus" / entry["audio"])
+    (corpus / "train.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    (corpus / "dev.jsonl").write_text("".join(json.dumps(e) + "\n" for e in dev_entries))
+    return corpus
+
+
+def test_a_dev_set_with_no_usable_utterance_is_refused(tiny_corpus, tmp_path):
+    root, _ = tiny_corpus
+    spelled_wrong = [{"id": "d1", "audio": "x.wav", "duration": 1.0, "text": "route 66"}]
+    corpus = corpus_with_dev(tmp_path, root, spelled_wrong)
+    with pytest.raises(UserError, match=r"^no usable dev utterances in .*dev.jsonl \(1 "):
+        train(training_config(corpus, tmp_path / "exp"))
+
+
+def test_a_dev_set_that_cannot_be_decoded_is_refused_before_best_pt(tiny_corpus, tmp_path):
+    root, _ = tiny_corpus
+    unreadable = [
+        {"id": f"d{i}", "audio": f"missing{i}.wav", "duration": 1.0, "text": "hello"}
+        for i in range(2)
+    ]
+    corpus = corpus_with_dev(tmp_path, root, unreadable)
+    exp = tmp_path / "exp"
+    with pytest.raises(UserError, match="none of the 2 dev utterances could be decoded"):
+        train(training_config(corpus, exp, ["trainer.max_steps=1"]))
+    assert not (exp / "best.pt").exists()  # no epoch was selected by a 0% over nothing
+
+
+def write_split(folder: Path, name: str, entries: list[dict]) -> Path:
+    path = folder / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    return path
+
+
+def test_evaluate_counts_skipped_utterances_and_refuses_an_empty_split(trained, tmp_path):
+    root, _, _ = trained
+    good = [json.loads(line) for line in (root / "corpus" / "dev.jsonl").read_text().splitlines()]
+    for entry in good:
+        entry["audio"] = str(root / "corpus" / entry["audio"])
+    (tmp_path / "broken.wav").write_text("not audio at all")
+    broken = {"id": "broken", "audio": str(tmp_path / "broken.wav"), "duration": 1.0, "text": "a"}
+    mixed = write_split(tmp_path, "mixed", [*good, broken])
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "evaluate",
+            overrides=[
+                f"checkpoint={root / 'exp' / 'best.pt'}",
+                f"out_dir={tmp_path / 'eval'}",
+                f"+data.mixed_manifest={mixed}",
+                "splits=[mixed]",
+            ],
+        )
+    (row,) = evaluate(cfg)
+    assert row["utterances"] == len(good) and row["skipped"] == {"unreadable audio": 1}
+    table = (tmp_path / "eval" / "results.md").read_text()
+    assert "| split | utterances | skipped |" in table
+    assert f"| mixed | {len(good)} | 1 |" in table
+    check_report(tmp_path / "eval", ["mixed"])
+
+    write_split(tmp_path, "mixed", [broken])
+    with pytest.raises(UserError, match=r"^split 'mixed': no usable utterance in .*mixed.jsonl"):
+        evaluate(cfg)

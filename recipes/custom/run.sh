@@ -5,14 +5,16 @@
 # The arguments go to recipes/custom/prepare.py (add --run-commands after `kaldi` to run wav.scp
 # command entries, --root DIR for relative wav.scp paths). The split names must include train
 # and dev; test is optional.
-# Environment: DATA (default data/custom), MODEL (default las_base), EXP (default
-# exp/custom_$MODEL), TRAIN_ARGS (extra hydra overrides for training), STAGE (default 1).
+# Environment: DATA (default data/custom), MODEL (default las_base), ATTENTION (default
+# location), EXP (default exp/custom_<model>_<attention>), TRAIN_ARGS (extra hydra overrides
+# for training), STAGE (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -ge 2 ] || { sed -n '2,9p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,10p' "$0" >&2; exit 2; }
 DATA=${DATA:-data/custom}
 MODEL=${MODEL:-las_base}
-EXP=${EXP:-exp/custom_$MODEL}
+ATTENTION=${ATTENTION:-location}
+EXP=${EXP:-exp/custom_${MODEL}_${ATTENTION}}
 STAGE=${STAGE:-1}
 
 if [ "$STAGE" -le 1 ]; then
@@ -22,8 +24,8 @@ fi
 if [ "$STAGE" -le 2 ]; then
   echo "== stage 2: training ($EXP)"
   # shellcheck disable=SC2086
-  asr train data=custom data.corpus_dir="$DATA" model="$MODEL" hydra.run.dir="$EXP" \
-      trainer.resume=true ${TRAIN_ARGS:-}
+  asr train data=custom data.corpus_dir="$DATA" model="$MODEL" attention="$ATTENTION" \
+      hydra.run.dir="$EXP" trainer.resume=true ${TRAIN_ARGS:-}
 fi
 if [ "$STAGE" -le 3 ]; then
   SPLITS=dev

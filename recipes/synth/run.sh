@@ -2,22 +2,24 @@
 # The default recipe: synthesize a corpus, train LAS, decode the held-out test split, score it.
 #   bash recipes/synth/run.sh [hydra overrides for training...]
 # Environment: SIZE (tiny|small|medium|large, default small), MODEL (default las_small),
-# SEED (default 0), WORKERS (synthesis processes, default 2).
+# ATTENTION (a conf/attention name, default location), SEED (default 0), WORKERS (synthesis
+# processes, default 2). The run goes to exp/synth_<size>_<model>_<attention>.
 # Each stage is cached: rerunning reuses the corpus and continues training from last.pt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SIZE=${SIZE:-small}
 MODEL=${MODEL:-las_small}
+ATTENTION=${ATTENTION:-location}
 SEED=${SEED:-0}
 CORPUS=data/synth_${SIZE}_seed${SEED}
-EXP=exp/synth_${SIZE}_${MODEL}
+EXP=exp/synth_${SIZE}_${MODEL}_${ATTENTION}
 
 echo "== stage 1: corpus ($CORPUS)"
 python recipes/synth/prepare.py --out "$CORPUS" --size "$SIZE" --seed "$SEED" --workers "${WORKERS:-2}"
 
 echo "== stage 2: training ($EXP)"
-asr train data.corpus_dir="$CORPUS" model="$MODEL" seed="$SEED" hydra.run.dir="$EXP" \
-    trainer.resume=true "$@"
+asr train data.corpus_dir="$CORPUS" model="$MODEL" attention="$ATTENTION" seed="$SEED" \
+    hydra.run.dir="$EXP" trainer.resume=true "$@"
 
 echo "== stage 3: decoding and scoring the test split"
 # Beam search (10 beams): measured on dev with a las_small checkpoint, WER 18.2% against

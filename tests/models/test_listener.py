@@ -91,6 +91,7 @@ def test_dropout_only_between_layers_and_validation():
     listener.eval()
     features = torch.randn(1, 6, 4)
     first = listener(features, torch.tensor([6])).encoded
+    # Bitwise: the same computation twice; active dropout would make the two calls differ.
     assert torch.equal(first, listener(features, torch.tensor([6])).encoded)
     with pytest.raises(ValueError, match="at least one layer"):
         Listener(num_layers=0, num_pyramid_layers=0)

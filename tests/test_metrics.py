@@ -156,11 +156,3 @@ def test_unknown_normalizer_is_a_user_error():
 
     with pytest.raises(UserError, match="unknown text normalisation 'lower'"):
         text_normalizer("lower")
-
-
-def test_doctests():
-    import doctest
-
-    import asr.metrics
-
-    assert doctest.testmod(asr.metrics).failed == 0

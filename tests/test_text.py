@@ -62,11 +62,3 @@ def test_checkpoints_without_a_unit_load_as_characters():
 def test_bad_vocabularies_are_refused(units, unit):
     with pytest.raises(ValueError):
         Vocabulary(units, unit=unit)
-
-
-def test_doctests():
-    import doctest
-
-    import asr.text
-
-    assert doctest.testmod(asr.text).failed == 0

@@ -71,7 +71,12 @@ def test_bad_input_is_one_line_each_counted_and_the_rest_prepared(tmp_path, capl
         "malformed line": 1,
         "missing split": 1,
     }
-    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    # Our own loggers only: a library may log warnings of its own in another environment.
+    messages = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and r.name.startswith("asr.")
+    ]
     assert len(messages) == 5 and all("\n" not in m for m in messages)
     assert any("103-1240-0001 has no audio file 103-1240-0001.flac" in m for m in messages)
     assert any("103-1240-0007.flac has no line in 103-1240.trans.txt" in m for m in messages)

@@ -84,7 +84,9 @@ def test_bad_input_is_one_line_each_counted_and_the_rest_prepared(tmp_path, capl
         "malformed line": 1,
         "missing split": 1,
     }
-    assert [line.getMessage().count("\n") for line in caplog.records] == [0, 0, 0, 0]
+    # Our own loggers only: a library may log warnings of its own in another environment.
+    ours = [record for record in caplog.records if record.name.startswith("asr.")]
+    assert [record.getMessage().count("\n") for record in ours] == [0, 0, 0, 0]
     assert [u.id for u in read_manifest(tmp_path / "out" / "train.jsonl")] == [
         "mklw0_si1571",
         "mklw0_sx131",

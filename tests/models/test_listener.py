@@ -65,6 +65,8 @@ def test_padded_batch_equals_each_utterance_alone(num_layers, num_pyramid_layers
     lens = [11, 6, 3]
     features, feature_lens = padded_batch(lens)
     weights = torch.randn(len(lens), 11, 6, dtype=torch.double)  # a loss that touches every frame
+    # float64 and 1e-12: the batch and the single utterance multiply matrices of other shapes, so
+    # only rounding may differ (~1e-16 here); any leak of the padding's 100.0 would be far larger.
 
     out = listener(features, feature_lens)
     (out.encoded * weights[:, : out.encoded.size(1)]).sum().backward()
@@ -76,12 +78,12 @@ def test_padded_batch_equals_each_utterance_alone(num_layers, num_pyramid_layers
         single = listener(features[b : b + 1, :length], feature_lens[b : b + 1])
         frames = single.encoded_lens.item()
         assert single.encoded.shape[1] == frames
-        torch.testing.assert_close(single.encoded[0], out.encoded[b, :frames], atol=1e-5, rtol=0)
+        torch.testing.assert_close(single.encoded[0], out.encoded[b, :frames], atol=1e-12, rtol=0)
         (single.encoded * weights[b : b + 1, :frames]).sum().backward()
         for total, p in zip(single_grads, listener.parameters(), strict=True):
             total += p.grad
     for batch_grad, single_grad in zip(batch_grads, single_grads, strict=True):
-        torch.testing.assert_close(batch_grad, single_grad, atol=1e-5, rtol=0)
+        torch.testing.assert_close(batch_grad, single_grad, atol=1e-12, rtol=0)
 
 
 def test_dropout_only_between_layers_and_validation():
@@ -91,6 +93,7 @@ def test_dropout_only_between_layers_and_validation():
     listener.eval()
     features = torch.randn(1, 6, 4)
     first = listener(features, torch.tensor([6])).encoded
+    # Bitwise: the same computation twice; active dropout would make the two calls differ.
     assert torch.equal(first, listener(features, torch.tensor([6])).encoded)
     with pytest.raises(ValueError, match="at least one layer"):
         Listener(num_layers=0, num_pyramid_layers=0)

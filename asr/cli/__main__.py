@@ -4,4 +4,5 @@ import sys
 
 from asr.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (as the doctest runner does) runs nothing
+    sys.exit(main())

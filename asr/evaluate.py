@@ -19,7 +19,6 @@ usable utterance is refused: its error rates would read 0%.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import time
@@ -56,15 +55,6 @@ def split_manifest(data: DictConfig, split: str) -> Path:
     raise UserError(f"no manifest for split {split!r}: set data.{key}=PATH (no such key{where})")
 
 
-def _length_limit(max_seconds: float | None) -> dict:
-    """decode_dataset's ``max_seconds`` argument, where the installed decode_dataset takes one."""
-    if max_seconds is None:
-        return {}
-    if "max_seconds" not in inspect.signature(decode_dataset).parameters:
-        raise UserError("max_utterance_seconds needs asr.decoding.decode_dataset(max_seconds=...)")
-    return {"max_seconds": max_seconds}
-
-
 def evaluate(cfg: DictConfig) -> list[dict]:
     """Decode and score ``cfg.splits``; returns one row of results per split."""
     check_config(cfg)
@@ -78,19 +68,25 @@ def evaluate(cfg: DictConfig) -> list[dict]:
             "phones; use normalization=none, or timit39 for TIMIT"
         )
     options = DecodingOptions.from_config(cfg.decoding)
-    limit = _length_limit(cfg.max_utterance_seconds)
     out_dir = Path(cfg.out_dir)
     manifests = {split: split_manifest(cfg.data, split) for split in cfg.splits}
     rows = []
     for split, manifest in manifests.items():
         skips = SkipCounter()
-        utterances = read_manifest(manifest)
+        utterances = read_manifest(manifest, skips)  # a bad line is counted, not fatal
         dataset = UtteranceDataset(
             utterances, recognizer.vocabulary, recognizer.sample_rate, encode_text=False
         )
         started = time.monotonic()
         results = decode_dataset(
-            recognizer, dataset, options, device, skips, cfg.batch_size, desc=split, **limit
+            recognizer,
+            dataset,
+            options,
+            device,
+            skips,
+            cfg.batch_size,
+            desc=split,
+            max_seconds=cfg.max_utterance_seconds,
         )
         elapsed = time.monotonic() - started
         if not results:

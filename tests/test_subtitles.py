@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import math
 import re
 
 import pytest
 
-import asr.subtitles
 from asr.subtitles import (
     LINE_CHARACTERS,
     MAX_CUE_CHARACTERS,
@@ -78,10 +76,6 @@ def make_transcription(words_per_segment=(3, 40, 0, 5), gap_every: int = 0) -> T
         clock += 1.0
     text = " ".join(s.text for s in segments if s.text)
     return Transcription("talk.wav", text, segments, duration=clock)
-
-
-def test_docstring_examples():
-    assert doctest.testmod(asr.subtitles).failed == 0
 
 
 @pytest.mark.parametrize("gap_every", [0, 7])

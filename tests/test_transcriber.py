@@ -3,7 +3,6 @@ silence, corrupt files, folders; and the checkpoint's refusal of unsafe or incom
 
 from __future__ import annotations
 
-import doctest
 import os
 import tracemalloc
 from pathlib import Path
@@ -14,7 +13,6 @@ import soundfile
 import torch
 
 import asr.recording
-import asr.transcriber
 from asr import Transcriber
 from asr.errors import AudioError, UserError
 from tests.transcribe_fixtures import RATE, long_recording, sentence_audio, tiny_model
@@ -66,10 +64,6 @@ def check_consistent(result) -> None:
             assert word.start >= previous - 1e-6
             assert 0.0 < word.confidence <= 1.0
             previous = word.start
-
-
-def test_docstring_examples():
-    assert doctest.testmod(asr.transcriber).failed == 0
 
 
 FORMATS = [  # suffix, format, subtype, rate, channels

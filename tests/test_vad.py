@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
-import asr.vad
 from asr.vad import (
     EnergyMeter,
     VadOptions,
@@ -39,10 +36,6 @@ def silence(seconds: float, noise_db: float | None = None, seed: int = 1) -> np.
 
 def seconds(spans):
     return [(round(s / RATE, 2), round(e / RATE, 2)) for s, e in spans]
-
-
-def test_docstring_examples():
-    assert doctest.testmod(asr.vad).failed == 0
 
 
 def test_energy_meter_in_blocks_equals_all_at_once():

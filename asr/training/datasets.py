@@ -120,7 +120,7 @@ def read_training_data(
         max_tokens_per_second=rate_limit,
     )
     train_utts = validate(train_utts, vocabulary, skips, **bounds)
-    dev_utts = validate(read_manifest(data.dev_manifest), vocabulary, skips, **bounds)
+    dev_utts = validate(read_manifest(data.dev_manifest, skips), vocabulary, skips, **bounds)
     if data.dev_max_utterances:
         dev_utts = dev_utts[: data.dev_max_utterances]
     if not train_utts:

@@ -69,7 +69,7 @@ class Trainer:
         self.config = OmegaConf.to_container(cfg, resolve=True)
         self.skips = SkipCounter()
 
-        train_utts = read_manifest(cfg.data.train_manifest)
+        train_utts = read_manifest(cfg.data.train_manifest, self.skips)  # bad lines counted
         vocabulary = build_vocabulary(cfg.data, train_utts)
         self.recognizer = Recognizer.from_config(cfg, vocabulary).to(self.device)
         self.model = self.recognizer.model

@@ -82,7 +82,11 @@ def test_bad_kaldi_input_is_one_line_each_counted(tmp_path, caplog):
         "command failed": 1,
         "unreadable audio": 2,  # the two segments of the broken recording
     }
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    warnings = [  # our own loggers only: a library's warning must not change the count
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and r.name.startswith("asr.")
+    ]
     assert len(warnings) == 7 and all("\n" not in w for w in warnings)
     assert len(read_manifest(tmp_path / "out" / "train.jsonl")) == 5
 

@@ -82,8 +82,9 @@ class CTCPrefixScorer:
     """CTC prefix scores of a batch of utterances; holds only what is constant per utterance.
 
     Args:
-        log_probs: (B, T', V) CTC log-posteriors (log-softmax of the CTC head). Half precision
-            is computed in float32; the tensor is detached (the scorer serves the search).
+        log_probs: (B, T', V) CTC log-posteriors (log-softmax of the CTC head); T' counts the
+            frames of the listener layer the head reads (``LAS.ctc_layer``). Half precision is
+            computed in float32; the tensor is detached (the scorer serves the search).
         lens: (B,) real frames per utterance, 1 <= lens[b] <= T'.
         blank_id: the CTC blank.
         eos_id: the end-of-sentence token; its candidates score the full sequence.

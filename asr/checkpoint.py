@@ -9,6 +9,10 @@ training config), ``vocabulary``, ``recognizer`` (state_dict: model weights and 
 statistics), ``metrics`` (dev scores at save time), and, for resuming, ``training`` (optimizer,
 scheduler, epoch, step, random states).
 
+A language model checkpoint (:func:`save_language_model`) is laid out the same way, with
+``kind: language_model``, the model's constructor arguments under ``model`` and its weights
+under ``language_model`` instead of ``recognizer``: one file is enough to fuse it in a search.
+
 Averaging (``asr average``): :func:`average_checkpoints` averages the weights of several
 checkpoints of one run (the last or the best N epochs that ``trainer.keep_checkpoints`` kept,
 :func:`select_checkpoints`), which usually scores better than any one of them.
@@ -33,10 +37,13 @@ import torch
 
 from asr import __version__
 from asr.errors import UserError
+from asr.models.language_model import CharLSTMLM
 from asr.recognizer import Recognizer
 from asr.text import Vocabulary
 
 FORMAT = 1
+RECOGNIZER, LANGUAGE_MODEL = "recognizer", "language_model"  # the two kinds of checkpoint
+_WEIGHTS_KEY = {RECOGNIZER: "recognizer", LANGUAGE_MODEL: "language_model"}
 
 
 def save_checkpoint(
@@ -60,8 +67,10 @@ def save_checkpoint(
     save_payload(path, payload)
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """The checkpoint's dictionary; UserError for a missing, corrupt, unsafe or foreign file."""
+def read_checkpoint(path: str | Path, kind: str = RECOGNIZER) -> dict:
+    """The checkpoint's dictionary; UserError for a missing, corrupt, unsafe or foreign file,
+    or for one of another ``kind`` (an acoustic model where a language model is wanted, or the
+    reverse)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
@@ -79,8 +88,14 @@ def read_checkpoint(path: str | Path) -> dict:
         ) from None
     except Exception as error:  # a truncated or foreign file fails in many different ways
         raise UserError(f"cannot read checkpoint {path}: {error}") from None
-    if not isinstance(payload, dict) or "format" not in payload or "recognizer" not in payload:
+    if not isinstance(payload, dict) or "format" not in payload:
         raise UserError(f"{path} is not a las-asr checkpoint")
+    found = payload.get("kind", RECOGNIZER)  # acoustic model files predate the key
+    if found != kind or _WEIGHTS_KEY[kind] not in payload:
+        what = {RECOGNIZER: "an acoustic model", LANGUAGE_MODEL: "a language model"}
+        raise UserError(
+            f"{path} is {what.get(found, 'not a las-asr')} checkpoint, not {what[kind]} one"
+        )
     if payload["format"] != FORMAT:
         raise UserError(
             f"{path} uses checkpoint format {payload['format']} "
@@ -253,6 +268,44 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict:
         "recognizer": averaged,
         "metrics": {"averaged_from": [str(Path(p).name) for p in paths]},
     }
+
+
+def save_language_model(
+    path: str | Path,
+    model: CharLSTMLM,
+    vocabulary: Vocabulary,
+    config: Mapping | None = None,
+    metrics: Mapping | None = None,
+) -> None:
+    """Write a character LM: weights, constructor arguments, vocabulary, config and metrics."""
+    save_payload(
+        path,
+        {
+            "format": FORMAT,
+            "kind": LANGUAGE_MODEL,
+            "las_asr_version": __version__,
+            "model": model.hyperparameters(),
+            "vocabulary": vocabulary.to_dict(),
+            "language_model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "config": dict(config or {}),
+            "metrics": dict(metrics or {}),
+        },
+    )
+
+
+def load_language_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[CharLSTMLM, Vocabulary]:
+    """The LM of a :func:`save_language_model` file, in eval mode on ``device``, and its
+    vocabulary (a search must check it equals the acoustic model's). UserError for a file that
+    is missing, unsafe, foreign, or an acoustic model checkpoint."""
+    payload = read_checkpoint(path, kind=LANGUAGE_MODEL)
+    try:
+        model = CharLSTMLM(**payload["model"])
+        model.load_state_dict(payload["language_model"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as error:
+        raise UserError(f"{path}: not a usable language model checkpoint ({error})") from None
+    return model.to(device).eval(), Vocabulary.from_dict(payload["vocabulary"])
 
 
 def save_payload(path: str | Path, payload: Mapping) -> None:

@@ -100,3 +100,29 @@ def test_phone_checkpoint_keeps_its_vocabulary(tmp_path):
     assert load_recognizer(tmp_path / "epoch001.pt").vocabulary == phones
     summary = checkpoint_summary(payload)
     assert summary["unit"] == "phone" and summary["vocabulary"][-3:] == ["h#", "sh", "iy"]
+
+
+def test_a_language_model_checkpoint_rebuilds_the_same_model(tmp_path):
+    from asr.checkpoint import load_language_model, save_language_model
+    from asr.models.language_model import CharLSTMLM
+
+    vocabulary = Vocabulary()
+    model = CharLSTMLM(len(vocabulary), embedding_size=8, hidden_size=16, num_layers=2).double()
+    save_language_model(tmp_path / "lm.pt", model, vocabulary, metrics={"dev_perplexity": 3.5})
+    loaded, loaded_vocabulary = load_language_model(tmp_path / "lm.pt")
+    assert loaded_vocabulary == vocabulary and not loaded.training
+    tokens = torch.tensor([[1, 5, 6, 7]])
+    expected = model.eval()(tokens, torch.tensor([4]))
+    torch.testing.assert_close(loaded.double()(tokens, torch.tensor([4])), expected)
+
+
+def test_language_and_acoustic_checkpoints_are_not_confused(tmp_path):
+    from asr.checkpoint import load_language_model, save_language_model
+    from asr.models.language_model import CharLSTMLM
+
+    write_epochs(tmp_path, [0.5])
+    with pytest.raises(UserError, match="is an acoustic model checkpoint, not a language model"):
+        load_language_model(tmp_path / "epoch001.pt")
+    save_language_model(tmp_path / "lm.pt", CharLSTMLM(31, 4, 8, 1), Vocabulary())
+    with pytest.raises(UserError, match="is a language model checkpoint, not an acoustic model"):
+        read_checkpoint(tmp_path / "lm.pt")

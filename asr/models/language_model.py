@@ -71,6 +71,13 @@ class CharLSTMLM(nn.Module):
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
+        self._arguments = dict(
+            vocab_size=vocab_size,
+            embedding_size=embedding_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+        )
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
@@ -81,6 +88,10 @@ class CharLSTMLM(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,  # nn.LSTM drops between layers only
         )
         self.output = nn.Linear(hidden_size, vocab_size)
+
+    def hyperparameters(self) -> dict:
+        """The constructor arguments, so a checkpoint can rebuild the model (asr.checkpoint)."""
+        return dict(self._arguments)
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> LMState:
         """Zero LSTM states for N = ``batch_size`` sentences, in the parameters' dtype."""

@@ -7,7 +7,7 @@ Everything runs on synthetic inputs with a fixed seed, so two runs differ only b
   ``frames // 10`` random characters; the median of ``--train-steps`` steps after ``--warmup``
   steps, in seconds of audio per wall-clock second. ``--with-frontend`` starts every step from
   random waveforms instead of features: waveform augmentation, log-mel, normalisation and
-  spectrogram augmentation run inside the timed step, as in ``asr/train.py``.
+  spectrogram augmentation run inside the timed step, as in ``asr/training/loop.py``.
 - **decoding**: greedy and beam search on ``--decode-utterances`` utterances of
   ``--decode-frames`` frames, real-time factor = wall-clock seconds / seconds of audio. The random
   model would emit ``<eos>`` at once, so both length limits are set to exactly ``--steps``

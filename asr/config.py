@@ -9,8 +9,9 @@ one line that names the key. Values live in the YAML files, with their comments;
 only say which keys exist and what they hold.
 
 The sections that configure one of our classes (``features``, ``augment.waveform``,
-``augment.spectrogram``, ``decoding``, ``lm``) are derived from that class's constructor, defaults
-included, so a new constructor argument is a new config key without editing this file.
+``augment.spectrogram``, ``decoding``, ``language_model``) are derived from that class's
+constructor, defaults included, so a new constructor argument is a new config key without
+editing this file.
 ``model`` and ``attention`` change keys with the attention type; ``build_model`` checks them
 against the constructors (an unknown key is one line there).
 """
@@ -227,7 +228,7 @@ class TrainLMConfig:
 
     data: DataConfig = MISSING
     text: LMTextConfig = MISSING
-    lm: LanguageModelConfig = MISSING  # type: ignore[valid-type]
+    language_model: LanguageModelConfig = MISSING  # type: ignore[valid-type]
     optim: LMOptimConfig = MISSING
     trainer: LMTrainerConfig = MISSING
     exp_dir: str = MISSING

@@ -33,10 +33,10 @@ VERBS = ("sees", "likes")
 OBJECTS = ("the door", "good food", "a red box")
 TOY = [f"{s} {v} {o}" for s in SUBJECTS for v in VERBS for o in OBJECTS]  # 18 sentences
 TINY_LM = [
-    "lm.embedding_size=16",
-    "lm.hidden_size=48",
-    "lm.num_layers=1",
-    "lm.dropout=0.0",
+    "language_model.embedding_size=16",
+    "language_model.hidden_size=48",
+    "language_model.num_layers=1",
+    "language_model.dropout=0.0",
     "optim.optimizer.lr=1e-2",
     "text.max_batch_size=8",
     "trainer.progress_bar=false",
@@ -204,7 +204,7 @@ def test_batches_are_length_bucketed_within_the_token_budget():
         (["+trainer.max_epoch=3"], "max_epoch"),
         (["text.train=[{tmp}/missing.txt]"], "text file not found"),
         (["text.train=[{tmp}/empty.txt]"], "no usable training sentence"),
-        (["lm.hidden_size=0"], "must be positive"),
+        (["language_model.hidden_size=0"], "must be positive"),
     ],
 )
 def test_user_mistakes_are_one_line(tmp_path, capsys, args, message):
@@ -219,9 +219,11 @@ def test_user_mistakes_are_one_line(tmp_path, capsys, args, message):
     assert len(line) == 1 and message in line[0], line
 
 
-@pytest.mark.parametrize("preset", sorted(p.stem for p in (CONF_DIR / "lm").glob("*.yaml")))
+@pytest.mark.parametrize(
+    "preset", sorted(p.stem for p in (CONF_DIR / "language_model").glob("*.yaml"))
+)
 def test_lm_presets_are_the_constructor_arguments(preset, tmp_path):
-    """Every conf/lm preset composes and builds; the lm keys are CharLSTMLM's arguments."""
+    """Every conf/language_model preset composes and builds; the keys are CharLSTMLM's arguments."""
     import inspect
 
     from asr.config import LanguageModelConfig
@@ -229,9 +231,9 @@ def test_lm_presets_are_the_constructor_arguments(preset, tmp_path):
 
     arguments = set(inspect.signature(CharLSTMLM).parameters) - {"vocab_size"}
     assert {f.name for f in dataclasses.fields(LanguageModelConfig)} == arguments
-    cfg = lm_config(toy_corpus(tmp_path / "corpus"), tmp_path / "lm", [f"lm={preset}"])
-    assert set(cfg.lm) == arguments
-    CharLSTMLM(vocab_size=31, **cfg.lm)
+    cfg = lm_config(toy_corpus(tmp_path / "corpus"), tmp_path / "lm", [f"language_model={preset}"])
+    assert set(cfg.language_model) == arguments
+    CharLSTMLM(vocab_size=31, **cfg.language_model)
 
 
 def test_evaluate_takes_an_lm_and_sweeps_beside_the_checkpoint():

@@ -11,7 +11,7 @@ logged each epoch, and ``best.pt`` / ``last.pt`` are self-describing language mo
 - :mod:`asr.lm_training.corpus`: sentence sources, skip counts, length-bucketed batches
 - :mod:`asr.lm_training.loop`: :class:`LMTrainer` (epochs, dev perplexity, checkpoints, resume)
 
-The run writes to ``exp/lm_<data>_<lm>`` unless ``hydra.run.dir`` says otherwise.
+The run writes to ``exp/lm_<data>_<language_model>`` unless ``hydra.run.dir`` says otherwise.
 """
 
 from __future__ import annotations

@@ -86,11 +86,11 @@ class LMTrainer:
         self.dev_counts = dev_source.counts
         if not self.dev_sentences:
             raise UserError(f"no usable dev sentence in {', '.join(dev_paths)}")
-        lm = OmegaConf.to_container(cfg.lm, resolve=True)
+        lm = OmegaConf.to_container(cfg.language_model, resolve=True)
         try:
             self.model = CharLSTMLM(vocab_size=len(self.vocabulary), **lm).to(self.device)
         except ValueError as error:
-            raise UserError(f"lm: {error}") from None
+            raise UserError(f"language_model: {error}") from None
         self.optimizer = instantiate(
             cfg.optim.optimizer, params=self.model.parameters(), _convert_="all"
         )
@@ -256,7 +256,9 @@ class LMTrainer:
         if Vocabulary.from_dict(payload["vocabulary"]) != self.vocabulary:
             raise UserError(f"{path} was trained with another vocabulary (data.unit, data.tokens)")
         if payload["model"] != self.model.hyperparameters():
-            raise UserError(f"{path} holds another language model size than the lm settings")
+            raise UserError(
+                f"{path} holds another language model size than the language_model settings"
+            )
         self.model.load_state_dict(payload["weights"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.progress = dict(payload["progress"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 
 from asr import CONF_DIR
 from asr.checkpoint import load_language_model
@@ -237,11 +238,23 @@ def test_lm_presets_are_the_constructor_arguments(preset, tmp_path):
 
 
 def test_evaluate_takes_an_lm_and_sweeps_beside_the_checkpoint():
+    import asr.evaluate  # noqa: F401  (registers the dirname resolver conf/evaluate.yaml uses)
+
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("evaluate", overrides=["checkpoint=exp/run/best.pt", "lm=exp/lm/best.pt"])
         plain = compose("evaluate", overrides=["checkpoint=exp/run/best.pt"])
-        sweep = compose(
-            "evaluate", overrides=["checkpoint=exp/run/best.pt"], return_hydra_config=True
-        ).hydra.sweep
+        swept = compose(
+            "evaluate",
+            overrides=["checkpoint=exp/run/best.pt", "decoding=beam"],
+            return_hydra_config=True,
+        )
     assert cfg.lm == "exp/lm/best.pt" and plain.lm is None
-    assert str(sweep.dir).startswith("${dirname:${checkpoint}}/") and sweep.subdir
+    HydraConfig.instance().set_config(swept)  # what @hydra.main does before resolving
+    assert swept.hydra.sweep.dir == "exp/run/sweep_beam"
+
+
+def test_the_run_directory_names_the_data_and_the_model():
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train_lm", overrides=["data=librispeech"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    assert cfg.hydra.run.dir == "exp/lm_librispeech_char_lstm_small"

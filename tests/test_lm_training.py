@@ -136,6 +136,11 @@ def test_resume_continues_where_the_run_stopped(tmp_path):
     summary = trainer.fit()
     batches_per_epoch = len(list(trainer.batches(0)))
     assert summary["epochs"][-1]["step"] == 2 * batches_per_epoch
+    assert summary["train_sentences"] == 54  # counted by the resumed run's first full pass
+    # Resuming a finished run trains nothing and keeps what the summary said.
+    again = LMTrainer(cfg).fit()
+    assert again["epochs"] == summary["epochs"] and again["train_sentences"] == 54
+    assert again["train_minutes"] == summary["train_minutes"] > 0
 
 
 def test_sentences_outside_the_vocabulary_are_skipped_and_counted(tmp_path):

@@ -95,12 +95,22 @@ class LMTrainer:
             cfg.optim.optimizer, params=self.model.parameters(), _convert_="all"
         )
         self.config = OmegaConf.to_container(cfg, resolve=True)
-        self.progress = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best": math.inf}
+        # Where the run stands; train_text: the training text's counts once a pass has read it.
+        self.progress = {
+            "epoch": 0,
+            "batch_in_epoch": 0,
+            "step": 0,
+            "best": math.inf,
+            "train_minutes": 0.0,
+            "train_text": None,
+        }
         self.history: list[dict] = []
         resume_path = self.exp_dir / "resume.pt"
         if cfg.trainer.resume and resume_path.is_file():
             self._resume(resume_path)
         self.exp_dir.mkdir(parents=True, exist_ok=True)
+        self.started = time.monotonic()
+        self.minutes_before = self.progress["train_minutes"]  # of the runs this one resumes
 
     def batches(self, epoch: int):
         """The epoch's batches, the same for the same seed and epoch (so a resume can skip)."""
@@ -119,7 +129,7 @@ class LMTrainer:
             self.device,
             self.dev_counts.summary(),
         )
-        started = time.monotonic()
+        self.started = time.monotonic()
         stopped = False
         for epoch in range(self.progress["epoch"], trainer.max_epochs):
             stopped = self.train_epoch(epoch)
@@ -127,7 +137,7 @@ class LMTrainer:
                 break
         if not (self.exp_dir / "best.pt").is_file():  # no dev pass ran (max_steps=0)
             self.validate({})
-        return self.summary((time.monotonic() - started) / 60, stopped)
+        return self.summary(stopped)
 
     def train_epoch(self, epoch: int) -> bool:
         """Train ``epoch`` from the saved position; True if ``trainer.max_steps`` stopped it."""
@@ -170,8 +180,14 @@ class LMTrainer:
                 stopped = True
                 break
         bar.close()
-        if self.train_text.counts is not None and epoch == 0 and not skip:
-            log.info("training text: %s", self.train_text.counts.summary())
+        counts = self.train_text.counts
+        if counts is not None and self.progress["train_text"] is None and not stopped:
+            log.info("training text: %s", counts.summary())
+            self.progress["train_text"] = {
+                "sentences": counts.sentences,
+                "tokens": counts.tokens,
+                "skipped": dict(counts.skipped),
+            }
         if token_count == 0 and not stopped and not skip:
             raise UserError(
                 f"no usable training sentence in {', '.join(map(str, self.train_text.paths))}"
@@ -210,6 +226,8 @@ class LMTrainer:
         """Score dev; log; save best.pt (if better), last.pt and resume.pt; decay the LR on a
         plateau."""
         loss = self.dev_loss()
+        minutes = (time.monotonic() - self.started) / 60  # dev passes included: the run's time
+        self.progress["train_minutes"] = self.minutes_before + minutes
         record = {**record, "dev_loss": loss, "dev_perplexity": math.exp(loss)}
         improved = loss < self.progress["best"]
         if improved:
@@ -272,21 +290,21 @@ class LMTrainer:
             self.progress["step"],
         )
 
-    def summary(self, train_minutes: float, stopped: bool) -> dict:
-        counts = self.train_text.counts
+    def summary(self, stopped: bool) -> dict:
+        counts = self.progress["train_text"] or {}
         summary = {
             "exp_dir": str(self.exp_dir),
             "device": str(self.device),
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "epochs": self.history,
             "best_dev_perplexity": math.exp(self.progress["best"]),
-            "train_sentences": counts.sentences if counts else None,
-            "train_tokens": counts.tokens if counts else None,
-            "train_skipped": dict(counts.skipped) if counts else {},
+            "train_sentences": counts.get("sentences"),
+            "train_tokens": counts.get("tokens"),
+            "train_skipped": counts.get("skipped", {}),
             "dev_sentences": self.dev_counts.sentences,
             "dev_skipped": dict(self.dev_counts.skipped),
             "stopped_by_max_steps": stopped,
-            "train_minutes": train_minutes,
+            "train_minutes": self.progress["train_minutes"],
         }
         (self.exp_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         log.info("language model done: best dev perplexity %.3f", summary["best_dev_perplexity"])

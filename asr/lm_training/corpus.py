@@ -186,7 +186,12 @@ def _cut(buffer, max_batch_tokens, max_batch_size, rng) -> list[list[list[int]]]
 
 
 def collate_sentences(batch: Sequence[list[int]]) -> tuple[Tensor, Tensor]:
-    """(B, U) token ids padded with ``<blank>``, and (B,) lengths: CharLSTMLM.loss's input."""
+    """(B, U) token ids padded with ``<blank>``, and (B,) lengths: CharLSTMLM.loss's input.
+
+    >>> tokens, lens = collate_sentences([[3, 4], [5]])
+    >>> tokens.tolist(), lens.tolist()
+    ([[3, 4], [5, 0]], [2, 1])
+    """
     lens = torch.tensor([len(ids) for ids in batch])
     tokens = torch.full((len(batch), int(lens.max())), Vocabulary.blank_id, dtype=torch.long)
     for row, ids in enumerate(batch):

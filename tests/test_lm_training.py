@@ -130,6 +130,10 @@ def test_the_checkpoint_reloads_the_trained_model(tmp_path):
 def test_resume_continues_where_the_run_stopped(tmp_path):
     corpus = toy_corpus(tmp_path / "corpus")
     train_language_model(lm_config(corpus, tmp_path / "lm", ["trainer.max_steps=3"]))
+    again = ["trainer.max_steps=3", "trainer.resume=true"]
+    assert (
+        train_language_model(lm_config(corpus, tmp_path / "lm", again))["epochs"][-1]["step"] == 3
+    )
     cfg = lm_config(corpus, tmp_path / "lm", ["trainer.max_epochs=2", "trainer.resume=true"])
     trainer = LMTrainer(cfg)
     assert trainer.progress["step"] == 3 and trainer.progress["batch_in_epoch"] == 3

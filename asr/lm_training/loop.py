@@ -108,6 +108,8 @@ class LMTrainer:
         resume_path = self.exp_dir / "resume.pt"
         if cfg.trainer.resume and resume_path.is_file():
             self._resume(resume_path)
+        elif cfg.trainer.resume:
+            log.info("no checkpoint at %s: starting a new run", resume_path)
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         self.started = time.monotonic()
         self.minutes_before = self.progress["train_minutes"]  # of the runs this one resumes
@@ -155,6 +157,9 @@ class LMTrainer:
         for index, batch in enumerate(self.batches(epoch)):
             if index < skip:
                 continue  # trained on before the run was interrupted
+            if trainer.max_steps is not None and self.progress["step"] >= trainer.max_steps:
+                stopped = True
+                break
             tokens, lens = (t.to(self.device) for t in collate_sentences(batch))
             loss, num_tokens = self.model.loss(tokens, lens)
             self.optimizer.zero_grad(set_to_none=True)
@@ -176,9 +181,6 @@ class LMTrainer:
             if minutes and time.monotonic() - last_save > 60 * minutes:
                 self.save_resume()
                 last_save = time.monotonic()
-            if trainer.max_steps is not None and step >= trainer.max_steps:
-                stopped = True
-                break
         bar.close()
         counts = self.train_text.counts
         if counts is not None and self.progress["train_text"] is None and not stopped:
@@ -188,7 +190,9 @@ class LMTrainer:
                 "tokens": counts.tokens,
                 "skipped": dict(counts.skipped),
             }
-        if token_count == 0 and not stopped and not skip:
+        if token_count == 0 and stopped:
+            return True  # trainer.max_steps was already reached: nothing new to score
+        if token_count == 0 and not skip:
             raise UserError(
                 f"no usable training sentence in {', '.join(map(str, self.train_text.paths))}"
             )

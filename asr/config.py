@@ -1,15 +1,17 @@
-"""Config schemas: the types of every key of ``conf/train.yaml`` and ``conf/evaluate.yaml``.
+"""Config schemas: the types of every key of ``conf/train.yaml``, ``conf/evaluate.yaml`` and
+``conf/train_lm.yaml``.
 
-The dataclasses below are registered in Hydra's ConfigStore as ``train_schema`` and
-``evaluate_schema``, the first entry of those files' defaults lists. Hydra then merges every
-config group and override into a typed, closed config, so a misspelt key
+The dataclasses below are registered in Hydra's ConfigStore as ``train_schema``,
+``evaluate_schema`` and ``train_lm_schema``, the first entry of those files' defaults lists.
+Hydra then merges every config group and override into a typed, closed config, so a misspelt key
 (``trainer.max_epoch=3``) or a wrong type (``trainer.max_epochs=abc``) fails while composing, in
 one line that names the key. Values live in the YAML files, with their comments; the schemas
 only say which keys exist and what they hold.
 
 The sections that configure one of our classes (``features``, ``augment.waveform``,
-``augment.spectrogram``, ``decoding``) are derived from that class's constructor, defaults
-included, so a new constructor argument is a new config key without editing this file.
+``augment.spectrogram``, ``decoding``, ``language_model``) are derived from that class's
+constructor, defaults included, so a new constructor argument is a new config key without
+editing this file.
 ``model`` and ``attention`` change keys with the attention type; ``build_model`` checks them
 against the constructors (an unknown key is one line there).
 """
@@ -30,6 +32,7 @@ from omegaconf.errors import OmegaConfBaseException
 from asr.augment import SpectrogramAugment, WaveformAugment
 from asr.errors import UserError
 from asr.features import LogMelFilterbank
+from asr.models.language_model import CharLSTMLM
 from asr.recognizer import DecodingOptions
 
 _SCALARS = (int, float, bool, str)
@@ -86,6 +89,8 @@ WaveformAugmentConfig = schema_from(WaveformAugment, "WaveformAugmentConfig")
 SpectrogramAugmentConfig = schema_from(SpectrogramAugment, "SpectrogramAugmentConfig")
 # The decoding keys are asr.recognizer.DecodingOptions' fields, whatever they become.
 DecodingConfig = schema_from(DecodingOptions, "DecodingConfig")
+# The language model's keys are CharLSTMLM's arguments; the vocabulary gives its size.
+LanguageModelConfig = schema_from(CharLSTMLM, "LanguageModelConfig", exclude=("vocab_size",))
 
 
 @dataclass
@@ -179,13 +184,63 @@ class EvaluateConfig:
     max_utterance_seconds: Optional[float] = MISSING  # noqa: UP045
     normalization: str = MISSING
     top_confusions: int = MISSING
+    lm: Optional[str] = None  # noqa: UP045  (a language model checkpoint for shallow fusion)
+
+
+@dataclass
+class LMTextConfig:
+    """The language model's text and its batches (conf/train_lm.yaml documents each key)."""
+
+    train: list[str] = MISSING
+    dev: list[str] = MISSING
+    max_sentences: Optional[int] = MISSING  # noqa: UP045
+    max_sentence_tokens: int = MISSING
+    max_batch_tokens: int = MISSING
+    max_batch_size: int = MISSING
+    buffer_sentences: int = MISSING
+
+
+@dataclass
+class LMOptimConfig:
+    """The optimizer (``hydra.utils.instantiate`` arguments), clipping and LR decay."""
+
+    optimizer: dict[str, Any] = MISSING
+    max_grad_norm: float = MISSING
+    plateau_factor: float = MISSING
+
+
+@dataclass
+class LMTrainerConfig:
+    """The language model's training loop."""
+
+    max_epochs: int = MISSING
+    device: str = MISSING
+    resume: bool = MISSING
+    checkpoint_minutes: float = MISSING
+    dev_every_steps: Optional[int] = MISSING  # noqa: UP045
+    max_steps: Optional[int] = MISSING  # noqa: UP045
+    progress_bar: bool = MISSING
+
+
+@dataclass
+class TrainLMConfig:
+    """``asr train-lm``: conf/train_lm.yaml and its groups."""
+
+    data: DataConfig = MISSING
+    text: LMTextConfig = MISSING
+    language_model: LanguageModelConfig = MISSING  # type: ignore[valid-type]
+    optim: LMOptimConfig = MISSING
+    trainer: LMTrainerConfig = MISSING
+    exp_dir: str = MISSING
+    seed: int = MISSING
 
 
 def register_configs() -> None:
-    """Put the schemas where conf/train.yaml and conf/evaluate.yaml name them."""
+    """Put the schemas where conf/train.yaml, evaluate.yaml and train_lm.yaml name them."""
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="evaluate_schema", node=EvaluateConfig)
+    store.store(name="train_lm_schema", node=TrainLMConfig)
 
 
 def check_config(cfg: DictConfig, schema: type | None = None) -> None:

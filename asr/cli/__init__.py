@@ -2,6 +2,7 @@
 
     asr train [key=value ...]            train (Hydra overrides; -m for sweeps)
     asr evaluate checkpoint=CKPT [...]   decode and score splits (Hydra overrides)
+    asr train-lm [key=value ...]         train a character language model (Hydra overrides)
     asr transcribe --model CKPT IN...    transcribe files, folders, globs (docs/transcribe.md)
     asr score REF HYP                    WER/CER of Kaldi-style transcript files
     asr average RUN --last N|--best N    average the weights of a run's epoch checkpoints
@@ -22,6 +23,9 @@ from asr import CONF_DIR
 from asr.cli import tools, transcribe
 from asr.cpu import choose_omp_wait_policy
 from asr.errors import exit_with_message, reports_user_errors
+
+# The commands that are Hydra applications, and the config (conf/*.yaml) each composes.
+_HYDRA_CONFIGS = {"train": "train", "evaluate": "evaluate", "train-lm": "train_lm"}
 
 
 def _check_overrides(config_name: str, overrides: list[str]) -> None:
@@ -54,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("train", help="train a model (Hydra overrides follow)", add_help=False)
     sub.add_parser("evaluate", help="decode and score splits (Hydra overrides)", add_help=False)
+    sub.add_parser("train-lm", help="train a language model (Hydra overrides)", add_help=False)
     transcribe.add_parser(sub)
     tools.add_parsers(sub)
     return parser
@@ -62,19 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if argv and argv[0] in ("train", "evaluate", "transcribe"):
+    if argv and argv[0] in ("train", "evaluate", "train-lm", "transcribe"):
         # Before torch loads: it reads the policy once, when it starts its threads (asr/cpu.py).
         # Debug level: a diagnostic of the machine's load must not add a line to every command's
         # output (a user's mistake stays one line); training writes the policy into its log.
         choice = choose_omp_wait_policy()
         if choice is not None:
             logging.getLogger("asr").debug(choice)
-    if argv and argv[0] in ("train", "evaluate"):
+    if argv and argv[0] in _HYDRA_CONFIGS:
         if argv[0] == "train":
             from asr.train import main as entry
-        else:
+        elif argv[0] == "evaluate":
             from asr.evaluate import main as entry
-        _run_hydra(entry, argv[0], argv[1:])
+        else:
+            from asr.lm_training import main as entry
+        _run_hydra(entry, _HYDRA_CONFIGS[argv[0]], argv[1:])
         return 0
     args = build_parser().parse_args(argv)
     return reports_user_errors(args.func)(args)

@@ -267,3 +267,15 @@ def test_recognizer_nbest_lm_and_ctc_checks(tmp_path):
 def test_bad_decoding_options_are_one_line(bad):
     with pytest.raises(UserError, match="bad decoding configuration"):
         DecodingOptions.from_config(bad)
+
+
+def test_the_benchmark_runs_and_compares_the_three_searches(capsys):
+    from benchmarks import joint_search
+
+    toy = ["--model", "las_tiny", "--utterances", "2", "--frames", "40", "--steps", "4"]
+    toy += ["--beam-size", "3", "--lm-hidden-size", "8", "--repeats", "1", "--device", "cpu"]
+    results = joint_search.main(toy)
+    table = capsys.readouterr().out
+    assert "| attention only |" in table and "+ CTC + LM" in table
+    assert len(results["searches"]) == 3
+    assert results["searches"]["attention only"]["ratio"] == 1.0

@@ -34,14 +34,14 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from asr import CONF_DIR
-from asr.checkpoint import load_recognizer
+from asr.checkpoint import load_language_model, load_recognizer
 from asr.config import check_config
 from asr.data import SkipCounter, UtteranceDataset, read_manifest
 from asr.decoding import decode_dataset
 from asr.devices import select_device
 from asr.errors import UserError, reports_user_errors
 from asr.metrics import text_normalizer
-from asr.recognizer import DecodingOptions, load_fusion_language_model
+from asr.recognizer import DecodingOptions
 from asr.report import results_table, write_nbest, write_split_report
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,8 @@ def evaluate(cfg: DictConfig) -> list[dict]:
     lm_path = cfg.get("lm")
     language_model = None
     if lm_path is not None:
-        language_model = load_fusion_language_model(lm_path, recognizer.vocabulary, device)
+        loaded = load_language_model(lm_path, device)
+        language_model = recognizer.check_language_model(*loaded, lm_path)
         if not options.uses_language_model:
             log.warning(
                 "lm=%s is loaded but decoding.lm_weight and lm_rescore_weight are 0", lm_path

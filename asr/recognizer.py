@@ -193,7 +193,7 @@ class Recognizer(nn.Module):
             options: the search and its settings.
             language_model: for ``options.lm_weight`` (shallow fusion) and
                 ``options.lm_rescore_weight``, with this recognizer's vocabulary
-                (:func:`load_fusion_language_model`), on the model's device.
+                (:meth:`check_language_model`), on the model's device.
 
         Returns:
             One :class:`asr.search.Hypothesis` per utterance, in batch order: tokens, text,
@@ -246,6 +246,24 @@ class Recognizer(nn.Module):
             best.append(replace(spelled[0], nbest=nbest))
         return best
 
+    def check_language_model(
+        self, language_model: CharLSTMLM, vocabulary: Vocabulary, path: str | os.PathLike
+    ) -> CharLSTMLM:
+        """``language_model`` (as :func:`asr.checkpoint.load_language_model` returns it with its
+        ``vocabulary``, from ``path``) if it spells this recognizer's vocabulary.
+
+        Raises:
+            UserError: it spells another vocabulary.
+        """
+        if vocabulary != self.vocabulary:
+            raise UserError(
+                f"language model {path} spells {len(vocabulary)} tokens "
+                f"({' '.join(vocabulary.tokens[:12])} ...), not the acoustic model's "
+                f"{len(self.vocabulary)} ({' '.join(self.vocabulary.tokens[:12])} ...): train "
+                "it with the acoustic model's vocabulary"
+            )
+        return language_model
+
     def check_options(self, options: DecodingOptions, language_model: CharLSTMLM | None) -> None:
         """One clear line for options this model or the missing language model cannot serve."""
         wants_ctc = options.search == "ctc_greedy" or options.ctc_weight > 0
@@ -265,27 +283,6 @@ class Recognizer(nn.Module):
                 f"{options.lm_rescore_weight} need a language model: lm=LM.pt for asr evaluate, "
                 "--lm LM.pt for asr transcribe"
             )
-
-
-def load_fusion_language_model(
-    path: str | os.PathLike, vocabulary: Vocabulary, device: str | torch.device = "cpu"
-) -> CharLSTMLM:
-    """A language model file (``asr train-lm``) for a recognizer of ``vocabulary``.
-
-    Raises:
-        UserError: the file is not a language model, or it spells another vocabulary.
-    """
-    from asr.checkpoint import load_language_model
-
-    language_model, lm_vocabulary = load_language_model(path, device)
-    if lm_vocabulary != vocabulary:
-        raise UserError(
-            f"language model {path} spells {len(lm_vocabulary)} tokens "
-            f"({' '.join(lm_vocabulary.tokens[:12])} ...), not the acoustic model's "
-            f"{len(vocabulary)} ({' '.join(vocabulary.tokens[:12])} ...): train it with the "
-            "acoustic model's vocabulary"
-        )
-    return language_model
 
 
 def filterbank_size(cfg: Mapping) -> int:

@@ -38,7 +38,7 @@ from asr.audio import pad_waveforms
 from asr.errors import AudioError, UserError
 from asr.inputs import AUDIO_SUFFIXES, expand_inputs
 from asr.models.language_model import CharLSTMLM
-from asr.recognizer import DecodingOptions, Recognizer, load_fusion_language_model
+from asr.recognizer import DecodingOptions, Recognizer
 from asr.recording import AudioInput, Recording
 from asr.search import Hypothesis
 from asr.transcription import Segment, Transcription, Word, make_segment
@@ -95,7 +95,7 @@ class Transcriber:
             CTC and LM weights, N-best); its ``beam_size`` gives way to ``beam_size``.
         language_model: the LM that ``decoding.lm_weight`` and ``lm_rescore_weight`` use, on
             the recognizer's device, with its vocabulary
-            (:func:`asr.recognizer.load_fusion_language_model`).
+            (:meth:`asr.recognizer.Recognizer.check_language_model`).
     """
 
     def __init__(
@@ -151,7 +151,7 @@ class Transcriber:
         20 s and the longest utterance the model was trained on (the checkpoint's
         ``data.max_duration``).
         """
-        from asr.checkpoint import read_checkpoint, recognizer_from_payload
+        from asr.checkpoint import load_language_model, read_checkpoint, recognizer_from_payload
 
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -165,7 +165,7 @@ class Transcriber:
         decoding = DecodingOptions.from_config({**decoding_cfg, **dict(decoding or {})})
         language_model = None
         if lm is not None:
-            language_model = load_fusion_language_model(lm, recognizer.vocabulary, device)
+            language_model = recognizer.check_language_model(*load_language_model(lm, device), lm)
         vad = vad or VadOptions()
         if max_segment_seconds is None:
             trained_max = (config.get("data") or {}).get("max_duration") or 20.0

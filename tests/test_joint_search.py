@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from asr.errors import UserError
 from asr.features import GlobalNormalizer, LogMelFilterbank
 from asr.models.language_model import CharLSTMLM
-from asr.recognizer import DecodingOptions, Recognizer, load_fusion_language_model
+from asr.recognizer import DecodingOptions, Recognizer
 from asr.search import beam_search, ctc_greedy_search, greedy_search, rescore_with_language_model
 from asr.text import Vocabulary
 from tests import reference_search
@@ -223,7 +223,10 @@ def toy_recognizer(model) -> Recognizer:
 
 
 def test_recognizer_nbest_lm_and_ctc_checks(tmp_path):
-    from asr.checkpoint import save_language_model
+    from asr.checkpoint import load_language_model, save_language_model
+
+    def load_fusion_language_model(path, vocabulary):
+        return recognizer.check_language_model(*load_language_model(path), path)
 
     recognizer = toy_recognizer(make_model())
     waveforms = torch.randn(2, 3200, generator=torch.Generator().manual_seed(0)) * 0.1

@@ -197,9 +197,13 @@ class CTCPrefixScorer:
         # A prefix of `length` labels needs as many frames: r^n_t(g·c) = r^b_t(g·c) = 0 for
         # t <= length, so the recursion and the sum start at frame length + 1 (row length + 1).
         start = state.length
+        # Views of every row made once (in C++): indexing inside the loop cost as much as the
+        # arithmetic, at the sizes of a beam search step.
+        forward, previous_pairs = lattice[:, 1:].unbind(0), lattice[:, :2].unbind(0)
+        frame_weights = weights.unbind(0)
         for row in range(start + 1, frames + 1):  # row `row` is frame `row`, weights[row - 1]
-            torch.logaddexp(lattice[row - 1, 1:], lattice[row - 1, :2], out=lattice[row, 1:])
-            lattice[row, 1:] += weights[row - 1]
+            torch.logaddexp(forward[row - 1], previous_pairs[row - 1], out=forward[row])
+            forward[row].add_(frame_weights[row - 1])
         scores = torch.logsumexp(phi[start:] + emit[start:], dim=0)  # (N, C); -inf when empty
 
         # <eos>: the whole utterance spells g, r^n + r^b at its last real frame.

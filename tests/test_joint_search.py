@@ -282,3 +282,23 @@ def test_the_benchmark_runs_and_compares_the_three_searches(capsys):
     assert "| attention only |" in table and "+ CTC + LM" in table
     assert len(results["searches"]) == 3
     assert results["searches"]["attention only"]["ratio"] == 1.0
+
+
+def test_an_utterance_ctc_makes_impossible_gets_one_empty_hypothesis(model, monkeypatch):
+    """CTC posteriors that allow only <blank>, and <eos> suppressed at first: no candidate can
+    ever finish, and each utterance still gets a hypothesis, empty and scored -inf."""
+    real = model.ctc_log_probs
+
+    def blank_only(listened):
+        log_probs, lens = real(listened)
+        only_blank = torch.full_like(log_probs, float("-inf"))
+        only_blank[..., Vocabulary.blank_id] = 0.0
+        return only_blank, lens
+
+    monkeypatch.setattr(model, "ctc_log_probs", blank_only)
+    features, lens = make_features()
+    results = beam_search(model, features.double(), lens, 2, ctc_weight=0.3, min_length_ratio=0.5)
+    encoder_lens = model.listener.output_lengths(lens).tolist()
+    for (h,), frames in zip(results, encoder_lens, strict=True):
+        assert h.tokens == [] and h.score == float("-inf") and h.reached_limit
+        assert h.alignment.shape == (1, frames)

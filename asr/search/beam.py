@@ -103,7 +103,9 @@ def beam_search(
         end_detect, end_detect_margin: M (0: off) and the margin of end detection.
 
     Returns:
-        Per utterance, its finished hypotheses (at most K), best first by normalised score.
+        Per utterance, its finished hypotheses (at most K), best first by normalised score. An
+        utterance whose every candidate became impossible (CTC cannot place any of them on the
+        audio) gets one empty hypothesis scored -inf and marked ``reached_limit``.
     """
     if beam_size < 1:
         raise ValueError(f"beam_size must be at least 1, got {beam_size}")
@@ -267,6 +269,17 @@ def beam_search(
                     reached_limit=last_step >= max_lens[b],
                     ctc_score=finished_ctc[b][k] if scorer.ctc is not None else None,
                     lm_score=finished_lm[b][k] if scorer.language_model is not None else None,
+                )
+            )
+        if not hypotheses:  # every candidate was impossible (under CTC): say so, empty
+            frames = encoded_lens[b]
+            hypotheses.append(
+                Hypothesis(
+                    tokens=[],
+                    log_probs=torch.full((1,), NEG_INF, dtype=path_log_probs.dtype),
+                    alignment=torch.full((1, frames), 1.0 / frames, dtype=path_alignments.dtype),
+                    score=NEG_INF,
+                    reached_limit=True,
                 )
             )
         results.append(hypotheses)

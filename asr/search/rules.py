@@ -37,7 +37,8 @@ class Hypothesis:
         attention-only search; with joint scoring (1 - λ)·attention + λ·CTC + β·LM + bonuses
         (:func:`asr.search.beam_search`), plus any N-best rescoring weight × ``lm_score``.
     reached_limit: the search forced ``<eos>`` at the maximum length (it never chose to stop).
-    ctc_score: log p_ctc(tokens | X) when the search scored with CTC, else None.
+    ctc_score: log p_ctc(tokens | X) when the beam search scored with CTC (CTC greedy search:
+        its best path's log-probability), else None.
     lm_score: log p_LM(tokens <eos>) when a language model scored it, else None.
     text: the tokens spelled out; set by :meth:`asr.recognizer.Recognizer.transcribe_batch`
         (the search knows no vocabulary).

@@ -302,3 +302,21 @@ def test_an_utterance_ctc_makes_impossible_gets_one_empty_hypothesis(model, monk
     for (h,), frames in zip(results, encoder_lens, strict=True):
         assert h.tokens == [] and h.score == float("-inf") and h.reached_limit
         assert h.alignment.shape == (1, frames)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_joint_search_on_cuda_equals_cpu(model, lm):
+    import copy
+
+    features, lens = make_features()
+    features = features.double()
+    cpu = beam_search(model, features, lens, 3, language_model=lm, **JOINT)
+    cuda_model, cuda_lm = copy.deepcopy(model).cuda(), copy.deepcopy(lm).cuda()
+    cuda = beam_search(cuda_model, features.cuda(), lens.cuda(), 3, language_model=cuda_lm, **JOINT)
+    for a, b in zip(cpu, cuda, strict=True):
+        assert [h.tokens for h in a] == [h.tokens for h in b]
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-8)
+    (greedy,) = [ctc_greedy_search(cuda_model, features.cuda(), lens.cuda())]
+    assert [h.tokens for h in greedy] == [
+        h.tokens for h in ctc_greedy_search(model, features, lens)
+    ]

@@ -10,9 +10,9 @@ batch of ``--utterances`` random utterances of ``--frames`` 10 ms frames, K = ``
 
 The random model would emit ``<eos>`` at once, so both length limits are set to exactly
 ``--steps`` characters: every search runs ``--steps`` + 1 speller steps. Each search runs once
-untimed, then ``--repeats`` times; the table gives the median wall-clock seconds, the real-time
-factor (seconds / seconds of audio) and the ratio to attention-only (issue 12's bar: CTC + LM
-below 2x).
+untimed, then ``--repeats`` times, the three in turn (a change in the machine's load touches
+all alike); the table gives the median wall-clock seconds, the real-time factor (seconds /
+seconds of audio) and the ratio to attention-only (issue 12's bar: CTC + LM below 2x).
 
     python benchmarks/joint_search.py --threads 2 [--device cuda] [--json out.json]
 """
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lm-weight", type=float, default=0.3)
     parser.add_argument("--lm-layers", type=int, default=1)
     parser.add_argument("--lm-hidden-size", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per search")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per search")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if min(args.utterances, args.frames, args.steps, args.beam_size, args.repeats) < 1:
@@ -109,11 +109,17 @@ def main(argv: list[str] | None = None) -> dict:
         return time.perf_counter() - started
 
     audio_seconds = args.utterances * args.frames * 0.01
-    rows = {}
-    for name, options in searches.items():
+    for options in searches.values():
         run(options)  # warm-up
-        seconds = statistics.median(run(options) for _ in range(args.repeats))
-        rows[name] = {"seconds": seconds, "real_time_factor": seconds / audio_seconds}
+    # Round-robin, so that a change in the machine's load touches every search alike.
+    times: dict[str, list[float]] = {name: [] for name in searches}
+    for _ in range(args.repeats):
+        for name, options in searches.items():
+            times[name].append(run(options))
+    rows = {}
+    for name, seconds in times.items():
+        median = statistics.median(seconds)
+        rows[name] = {"seconds": median, "real_time_factor": median / audio_seconds}
     base = rows["attention only"]["seconds"]
     lines = [
         f"{args.model}, LM {args.lm_layers} x {args.lm_hidden_size}, beam {args.beam_size}, "

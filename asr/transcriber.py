@@ -162,7 +162,10 @@ class Transcriber:
         decoding_cfg = dict(config.get("decoding") or {})
         known = DecodingOptions.__dataclass_fields__
         decoding_cfg = {k: v for k, v in decoding_cfg.items() if k in known}
-        decoding = DecodingOptions.from_config({**decoding_cfg, **dict(decoding or {})})
+        merged = {**decoding_cfg, **dict(decoding or {})}
+        if beam_size is None:  # N best need at least N beams
+            beam_size = max(DEFAULT_BEAM_SIZE, int(merged.get("nbest", 1)))
+        decoding = DecodingOptions.from_config({**merged, "beam_size": beam_size})
         language_model = None
         if lm is not None:
             language_model = recognizer.check_language_model(*load_language_model(lm, device), lm)
@@ -171,12 +174,7 @@ class Transcriber:
             trained_max = (config.get("data") or {}).get("max_duration") or 20.0
             max_segment_seconds = min(20.0, float(trained_max))
         vad = VadOptions(**{**asdict(vad), "max_segment_seconds": max_segment_seconds})
-        if beam_size is None and decoding.nbest > DEFAULT_BEAM_SIZE:
-            beam_size = decoding.nbest  # N best need at least N beams
-        try:
-            return cls(recognizer, beam_size, batch_size, vad, decoding, language_model)
-        except ValueError as error:  # e.g. more N-best than beams
-            raise UserError(f"bad decoding options: {error}") from None
+        return cls(recognizer, beam_size, batch_size, vad, decoding, language_model)
 
     # -- public API ----------------------------------------------------------------------------
 

@@ -366,7 +366,7 @@ def test_lm_ctc_and_nbest_reach_the_jsonl_output(model, recordings, language_mod
     path = recordings / "cat.wav"
     lm, _ = language_model
     common = ["transcribe", "--model", model.checkpoint, "--format", "jsonl", "--beam-size", "3"]
-    status, out, _ = run_cli(
+    status, out, err = run_cli(
         capsys,
         *common,
         "--lm",
@@ -379,7 +379,7 @@ def test_lm_ctc_and_nbest_reach_the_jsonl_output(model, recordings, language_mod
         "3",
         path,
     )
-    assert status == 0
+    assert status == 0, err
     (record,) = [json.loads(line) for line in out.splitlines()]
     assert record["text"] == "the cat sat down it's late now good morning"
     for segment in record["segments"]:

@@ -59,23 +59,25 @@ class DecodingOptions:
     does.
     """
 
-    search: str = "attention"
     beam_size: int = 1
-    nbest: int = 1
     length_penalty: float = 1.0
-    length_bonus: float = 0.0
+    max_length_ratio: float = 2.0
+    min_length_ratio: float = 0.0
+    attention_window: tuple[int, int] | None = None
+    # Joint decoding and the other search options (after the fields above, whose positions
+    # callers may rely on).
+    search: str = "attention"
+    nbest: int = 1
     ctc_weight: float = 0.0
     pre_beam_ratio: float = 1.5
     lm_weight: float = 0.0
     lm_rescore_weight: float = 0.0
+    length_bonus: float = 0.0
     coverage_weight: float = 0.0
     coverage_threshold: float = 0.5
     eos_threshold: float | None = None
     end_detect: int = 0
     end_detect_margin: float = 10.0
-    max_length_ratio: float = 2.0
-    min_length_ratio: float = 0.0
-    attention_window: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         window = self.attention_window

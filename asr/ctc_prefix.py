@@ -47,6 +47,24 @@ from asr.text import Vocabulary
 NEG_INF = float("-inf")
 
 
+# exp() of a float below about -87 takes a slow scalar path on CPU (measured: 100x slower per
+# element than for -50), and log ψ sums terms spanning hundreds of nats. Terms more than this
+# far below the largest are counted as e^-80 of it instead: at most T' · e^-80 (1e-32 for an
+# hour of frames) relative, far below float64 rounding.
+_NEGLIGIBLE = -80.0
+
+
+def _logsumexp_over_time(terms: Tensor) -> Tensor:
+    """log Σ_t exp(terms[t]) over dim 0 of (L, N, C): (N, C), -inf where every term is."""
+    if terms.size(0) == 0:  # no frame left for another label
+        return terms.new_full(terms.shape[1:], NEG_INF)
+    largest = terms.amax(dim=0)  # (N, C)
+    impossible = largest == NEG_INF
+    shift = largest.masked_fill(impossible, 0.0)
+    total = (terms - shift).clamp_(min=_NEGLIGIBLE).exp_().sum(dim=0)
+    return (shift + total.log()).masked_fill(impossible, NEG_INF)
+
+
 class CTCPrefixState(NamedTuple):
     """Forward variables of N = B·K hypotheses, row n = b·K + k (utterance b, beam k).
 
@@ -184,23 +202,31 @@ class CTCPrefixScorer:
         stay = self.log_probs[:, :, self.blank_id].repeat_interleave(beams, dim=1)[..., None]
 
         # log Φ over rows 0..T' - 1 (before frames 1..T'): (T', N, C).
+        # Φ depends on the candidate only through whether it repeats g's last label: the sum
+        # r^b + r^n once per hypothesis (T', N), then chosen per candidate.
         repeat = candidates == state.last_tokens[:, None]  # (N, C)
-        non_blank = state.non_blank[:-1, :, None].expand(-1, -1, width)
-        phi = torch.logaddexp(state.blank[:-1, :, None], non_blank.masked_fill(repeat, NEG_INF))
+        either = torch.logaddexp(state.blank[:-1], state.non_blank[:-1])  # (T', N)
 
         # One buffer per row: (log Φ, log r^n(g·c), log r^b(g·c)), (T' + 1, 3, N, C). Both
         # recursions then read two overlapping pairs of the previous row, (r^n, r^b) and
         # (Φ, r^n), and are one logaddexp and one addition per frame.
-        lattice = emit.new_full((frames + 1, 3, hypotheses, width), NEG_INF)
-        lattice[:-1, 0] = phi
+        lattice = emit.new_empty((frames + 1, 3, hypotheses, width))
+        phi = lattice[:-1, 0]
+        torch.where(repeat, state.blank[:-1, :, None], either[:, :, None], out=phi)
+        lattice[-1, 0] = NEG_INF  # Φ after the last frame: never read
+        lattice[: state.length + 1, 1:] = NEG_INF  # too few frames for g·c (below)
         weights = torch.stack([emit, stay.expand_as(emit)], dim=1)  # (T', 2, N, C)
         # A prefix of `length` labels needs as many frames: r^n_t(g·c) = r^b_t(g·c) = 0 for
         # t <= length, so the recursion and the sum start at frame length + 1 (row length + 1).
         start = state.length
+        # Views of every row made once (in C++): indexing inside the loop cost as much as the
+        # arithmetic, at the sizes of a beam search step.
+        forward, previous_pairs = lattice[:, 1:].unbind(0), lattice[:, :2].unbind(0)
+        frame_weights = weights.unbind(0)
         for row in range(start + 1, frames + 1):  # row `row` is frame `row`, weights[row - 1]
-            torch.logaddexp(lattice[row - 1, 1:], lattice[row - 1, :2], out=lattice[row, 1:])
-            lattice[row, 1:] += weights[row - 1]
-        scores = torch.logsumexp(phi[start:] + emit[start:], dim=0)  # (N, C); -inf when empty
+            torch.logaddexp(forward[row - 1], previous_pairs[row - 1], out=forward[row])
+            forward[row].add_(frame_weights[row - 1])
+        scores = _logsumexp_over_time(phi[start:] + emit[start:])  # (N, C); -inf when empty
 
         # <eos>: the whole utterance spells g, r^n + r^b at its last real frame.
         last = self.lens.repeat_interleave(beams)[None]  # (1, N)
@@ -234,9 +260,11 @@ class CTCPrefixScorer:
         Every kept hypothesis gains one label, so the new state's ``length`` is one more;
         an ``<eos>`` extension ends a hypothesis and is not kept alive.
         """
+        width = extensions.tokens.size(1)
+        flat = rows * width + candidate_index  # index_select is much faster than [:, rows, c]
         return CTCPrefixState(
-            non_blank=extensions.non_blank[:, rows, candidate_index],
-            blank=extensions.blank[:, rows, candidate_index],
+            non_blank=extensions.non_blank.flatten(1).index_select(1, flat),
+            blank=extensions.blank.flatten(1).index_select(1, flat),
             scores=extensions.scores[rows, candidate_index],
             last_tokens=extensions.tokens[rows, candidate_index],
             length=state.length + 1,

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from asr.data import BucketBatchSampler, SkipCounter, UtteranceDataset, collate
+from asr.models.language_model import CharLSTMLM
 from asr.recognizer import DecodingOptions, Recognizer
 from asr.search import Hypothesis
 
@@ -37,6 +38,7 @@ def decode_dataset(
     desc: str = "decoding",
     progress: bool = True,
     max_seconds: float | None = None,
+    language_model: CharLSTMLM | None = None,
 ) -> list[DecodedUtterance]:
     """Decode every usable utterance, ``batch_size`` at a time in length-sorted batches.
 
@@ -44,7 +46,8 @@ def decode_dataset(
     ``max_seconds`` (reason ``TOO_LONG``): the search attends over every frame at every step,
     so decoding an hour whole would need tens of GB. This is the one decoding loop over a
     dataset: ``asr evaluate`` and training's dev decoding both use it, through
-    :meth:`Recognizer.transcribe_batch` as the transcriber does.
+    :meth:`Recognizer.transcribe_batch` as the transcriber does; ``language_model`` goes to
+    it (shallow fusion and N-best rescoring, as ``options`` ask).
     """
     if max_seconds is not None and max_seconds <= 0:
         raise ValueError(f"max_seconds must be positive, got {max_seconds}")
@@ -72,7 +75,9 @@ def decode_dataset(
         if len(batch) == 0:
             continue
         lens = batch.waveform_lens
-        decoded = recognizer.transcribe_batch(batch.waveforms.to(device), lens.to(device), options)
+        decoded = recognizer.transcribe_batch(
+            batch.waveforms.to(device), lens.to(device), options, language_model
+        )
         for i, hypothesis in enumerate(decoded):
             duration = float(lens[i]) / recognizer.sample_rate
             results.append(

@@ -8,13 +8,19 @@ Per split, under ``<out_dir>/<split>/``: ``hyp.txt`` and ``ref.txt`` (Kaldi styl
 text``, both normalised), ``errors.txt`` (each utterance's WER, CER, S/D/I counts and word
 alignment with errors marked), ``confusions.txt`` (the most frequent substitutions, deletions
 and insertions) and ``scores.json`` (WER, CER, the substitution/deletion/insertion/hit counts
-behind both, and the confusions). Across splits: ``results.json`` and ``results.md`` (with the
-utterances skipped per split), and the table is printed (asr/report.py writes them all).
+behind both, and the confusions), and with ``decoding.nbest`` > 1 ``nbest.txt`` (each
+utterance's N best hypotheses with their scores, :func:`asr.report.write_nbest`). Across
+splits: ``results.json`` and ``results.md`` (with the utterances skipped per split), and the
+table is printed (asr/report.py writes them all).
 
 ``normalization`` (default: the data config's, else ``standard``) is applied identically to
 references and hypotheses before scoring; see :mod:`asr.metrics` for the choices. For a phone
 model the word error rate is the phone error rate, and the table says PER. A split with no
 usable utterance is refused: its error rates would read 0%.
+
+``lm=LM.pt`` (a ``asr train-lm`` file with the acoustic model's vocabulary) is the language
+model that ``decoding.lm_weight`` (shallow fusion) and ``decoding.lm_rescore_weight`` (N-best
+rescoring) use, e.g. ``asr evaluate checkpoint=CKPT decoding=joint lm=exp/lm/best.pt``.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from asr import CONF_DIR
-from asr.checkpoint import load_recognizer
+from asr.checkpoint import load_language_model, load_recognizer
 from asr.config import check_config
 from asr.data import SkipCounter, UtteranceDataset, read_manifest
 from asr.decoding import decode_dataset
@@ -36,7 +42,7 @@ from asr.devices import select_device
 from asr.errors import UserError, reports_user_errors
 from asr.metrics import text_normalizer
 from asr.recognizer import DecodingOptions
-from asr.report import results_table, write_split_report
+from asr.report import results_table, write_nbest, write_split_report
 
 log = logging.getLogger(__name__)
 # conf/evaluate.yaml writes results beside the checkpoint: ${dirname:${checkpoint}}.
@@ -68,6 +74,17 @@ def evaluate(cfg: DictConfig) -> list[dict]:
             "phones; use normalization=none, or timit39 for TIMIT"
         )
     options = DecodingOptions.from_config(cfg.decoding)
+    # cfg.get: the `lm` key joins the evaluate schema with the LM training (conf/evaluate.yaml).
+    lm_path = cfg.get("lm")
+    language_model = None
+    if lm_path is not None:
+        loaded = load_language_model(lm_path, device)
+        language_model = recognizer.check_language_model(*loaded, lm_path)
+        if not options.uses_language_model:
+            log.warning(
+                "lm=%s is loaded but decoding.lm_weight and lm_rescore_weight are 0", lm_path
+            )
+    recognizer.check_options(options, language_model)  # before any split is decoded
     out_dir = Path(cfg.out_dir)
     manifests = {split: split_manifest(cfg.data, split) for split in cfg.splits}
     rows = []
@@ -87,6 +104,7 @@ def evaluate(cfg: DictConfig) -> list[dict]:
             cfg.batch_size,
             desc=split,
             max_seconds=cfg.max_utterance_seconds,
+            language_model=language_model,
         )
         elapsed = time.monotonic() - started
         if not results:
@@ -95,6 +113,8 @@ def evaluate(cfg: DictConfig) -> list[dict]:
                 f"{skips.summary()}): nothing to score"
             )
         scores = write_split_report(out_dir / split, results, normalize, cfg.top_confusions)
+        if options.nbest > 1:
+            write_nbest(out_dir / split / "nbest.txt", results, normalize)
         audio_seconds = sum(r.duration for r in results)
         rows.append(
             {
@@ -106,6 +126,7 @@ def evaluate(cfg: DictConfig) -> list[dict]:
                 "real_time_factor": elapsed / max(audio_seconds, 1e-9),
                 "skipped": dict(skips.counts),
                 "decoding": OmegaConf.to_container(cfg.decoding, resolve=True),
+                "lm": None if lm_path is None else str(lm_path),
                 **scores,
             }
         )

@@ -7,6 +7,7 @@ that built it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -17,14 +18,39 @@ from torch import Tensor, nn
 from asr.errors import UserError
 from asr.features import GlobalNormalizer, LogMelFilterbank
 from asr.models import build_model
+from asr.models.language_model import CharLSTMLM
 from asr.models.las import LAS
-from asr.search import Hypothesis, beam_search, greedy_search
+from asr.search import (
+    Hypothesis,
+    beam_search,
+    ctc_greedy_search,
+    greedy_search,
+    rescore_with_language_model,
+)
 from asr.text import Vocabulary
+
+SEARCHES = ("attention", "ctc_greedy")
 
 
 @dataclass(frozen=True)
 class DecodingOptions:
-    """asr.search arguments; beam_size 1 means greedy search.
+    """How to search (asr.search); every field is a ``decoding.*`` config key.
+
+    ``search``: ``attention`` (the speller: greedy when ``beam_size`` is 1 and no other score is
+    asked for, else beam search) or ``ctc_greedy`` (the CTC head's best path alone; the beam
+    options do not apply).
+
+    Beam search ranks ``(1 - ctc_weight)·attention + ctc_weight·CTC prefix score +
+    lm_weight·LM + length_bonus·characters + coverage_weight·covered frames``, normalised by
+    ``(characters + 1) ** length_penalty`` (see :func:`asr.search.beam_search`; ``ctc_weight``
+    needs a model with a CTC head, ``lm_weight`` and ``lm_rescore_weight`` a language model).
+    ``pre_beam_ratio`` × beam_size candidates per beam get a CTC score. ``eos_threshold`` lets
+    ``<eos>`` compete only where its log-probability is at least that many times the best
+    token's (SpeechBrain; null: off). ``end_detect`` = M > 0 stops an utterance once the best
+    hypotheses ended at each of the last M steps are ``end_detect_margin`` below the best ended
+    (ESPnet). ``nbest`` hypotheses per utterance are returned (at most ``beam_size``);
+    ``lm_rescore_weight`` adds that weight × the LM log-likelihood of each finished hypothesis
+    and re-ranks them.
 
     ``attention_window`` = (left, right) restricts attention at decoding time to the listener
     frames around the previous alignment's median (Chorowski et al. 2015, §2.3), whatever the
@@ -38,6 +64,20 @@ class DecodingOptions:
     max_length_ratio: float = 2.0
     min_length_ratio: float = 0.0
     attention_window: tuple[int, int] | None = None
+    # Joint decoding and the other search options (after the fields above, whose positions
+    # callers may rely on).
+    search: str = "attention"
+    nbest: int = 1
+    ctc_weight: float = 0.0
+    pre_beam_ratio: float = 1.5
+    lm_weight: float = 0.0
+    lm_rescore_weight: float = 0.0
+    length_bonus: float = 0.0
+    coverage_weight: float = 0.0
+    coverage_threshold: float = 0.5
+    eos_threshold: float | None = None
+    end_detect: int = 0
+    end_detect_margin: float = 10.0
 
     def __post_init__(self) -> None:
         window = self.attention_window
@@ -47,6 +87,42 @@ class DecodingOptions:
                     f"attention_window must be [left, right] listener frames >= 0, got {window}"
                 )
             object.__setattr__(self, "attention_window", (int(window[0]), int(window[1])))
+        if self.search not in SEARCHES:
+            raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {self.search!r}")
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
+        if not 1 <= self.nbest <= (self.beam_size if self.search == "attention" else 1):
+            raise ValueError(
+                f"nbest {self.nbest} must be between 1 and beam_size {self.beam_size} "
+                "(1 for ctc_greedy)"
+            )
+        if not 0.0 <= self.ctc_weight < 1.0:
+            raise ValueError(
+                f"ctc_weight must be in [0, 1), got {self.ctc_weight} (search=ctc_greedy "
+                "decodes with CTC alone)"
+            )
+        for name in ("lm_weight", "lm_rescore_weight", "coverage_weight", "length_penalty"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.pre_beam_ratio < 1.0:
+            raise ValueError(f"pre_beam_ratio must be at least 1, got {self.pre_beam_ratio}")
+        if self.eos_threshold is not None and self.eos_threshold < 1.0:
+            raise ValueError(f"eos_threshold must be at least 1 or null, got {self.eos_threshold}")
+        if self.end_detect < 0:
+            raise ValueError(f"end_detect must not be negative, got {self.end_detect}")
+
+    @property
+    def uses_language_model(self) -> bool:
+        return self.lm_weight > 0 or self.lm_rescore_weight > 0
+
+    @property
+    def plain_greedy(self) -> bool:
+        """Whether the speller's greedy search is this search (no beam, no other score)."""
+        return (
+            self.beam_size == 1
+            and not (self.ctc_weight or self.uses_language_model or self.length_bonus)
+            and not (self.coverage_weight or self.eos_threshold is not None)
+        )
 
     @classmethod
     def from_config(cls, cfg: Mapping | DictConfig) -> DecodingOptions:
@@ -102,7 +178,11 @@ class Recognizer(nn.Module):
 
     @torch.inference_mode()
     def transcribe_batch(
-        self, waveforms: Tensor, waveform_lens: Tensor, options: DecodingOptions
+        self,
+        waveforms: Tensor,
+        waveform_lens: Tensor,
+        options: DecodingOptions,
+        language_model: CharLSTMLM | None = None,
     ) -> list[Hypothesis]:
         """The best hypothesis of each utterance of a padded batch, with its text.
 
@@ -113,30 +193,98 @@ class Recognizer(nn.Module):
             waveforms: (B, S) padded waveforms at ``sample_rate``.
             waveform_lens: (B,) real samples per utterance.
             options: the search and its settings.
+            language_model: for ``options.lm_weight`` (shallow fusion) and
+                ``options.lm_rescore_weight``, with this recognizer's vocabulary
+                (:meth:`check_language_model`), on the model's device.
 
         Returns:
             One :class:`asr.search.Hypothesis` per utterance, in batch order: tokens, text,
-            per-token log-probabilities, alignment over its own frames, score.
+            per-token log-probabilities, alignment over its own frames, score; with
+            ``options.nbest`` > 1 its ``nbest`` holds the N best, itself first.
+
+        Raises:
+            UserError: the options need a CTC head the model lacks, or a language model none
+                was given for.
         """
+        self.check_options(options, language_model)
         features, feature_lens = self.features(waveforms, waveform_lens)
+        if options.search == "ctc_greedy":
+            best = ctc_greedy_search(self.model, features, feature_lens)
+            return [replace(h, text=self.vocabulary.decode(h.tokens)) for h in best]
         search_args = dict(
             max_length_ratio=options.max_length_ratio,
             min_length_ratio=options.min_length_ratio,
             attention_window=options.attention_window,
         )
-        if options.beam_size <= 1:
+        if options.plain_greedy:
             best = greedy_search(self.model, features, feature_lens, **search_args)
-        else:
-            beams = beam_search(
-                self.model,
-                features,
-                feature_lens,
-                beam_size=options.beam_size,
-                length_penalty=options.length_penalty,
-                **search_args,
+            return [replace(h, text=self.vocabulary.decode(h.tokens)) for h in best]
+        results = beam_search(
+            self.model,
+            features,
+            feature_lens,
+            beam_size=options.beam_size,
+            length_penalty=options.length_penalty,
+            **search_args,
+            ctc_weight=options.ctc_weight,
+            pre_beam_ratio=options.pre_beam_ratio,
+            language_model=language_model,
+            lm_weight=options.lm_weight,
+            length_bonus=options.length_bonus,
+            coverage_weight=options.coverage_weight,
+            coverage_threshold=options.coverage_threshold,
+            eos_threshold=options.eos_threshold,
+            end_detect=options.end_detect,
+            end_detect_margin=options.end_detect_margin,
+        )
+        if options.lm_rescore_weight > 0:
+            results = rescore_with_language_model(
+                results, language_model, options.lm_rescore_weight, options.length_penalty
             )
-            best = [hypotheses[0] for hypotheses in beams]
-        return [replace(h, text=self.vocabulary.decode(h.tokens)) for h in best]
+        best = []
+        for hypotheses in results:
+            spelled = [replace(h, text=self.vocabulary.decode(h.tokens)) for h in hypotheses]
+            nbest = spelled[: options.nbest] if options.nbest > 1 else []
+            best.append(replace(spelled[0], nbest=nbest))
+        return best
+
+    def check_language_model(
+        self, language_model: CharLSTMLM, vocabulary: Vocabulary, path: str | os.PathLike
+    ) -> CharLSTMLM:
+        """``language_model`` (as :func:`asr.checkpoint.load_language_model` returns it with its
+        ``vocabulary``, from ``path``) if it spells this recognizer's vocabulary.
+
+        Raises:
+            UserError: it spells another vocabulary.
+        """
+        if vocabulary != self.vocabulary:
+            raise UserError(
+                f"language model {path} spells {len(vocabulary)} tokens "
+                f"({' '.join(vocabulary.tokens[:12])} ...), not the acoustic model's "
+                f"{len(self.vocabulary)} ({' '.join(self.vocabulary.tokens[:12])} ...): train "
+                "it with the acoustic model's vocabulary"
+            )
+        return language_model
+
+    def check_options(self, options: DecodingOptions, language_model: CharLSTMLM | None) -> None:
+        """One clear line for options this model or the missing language model cannot serve."""
+        wants_ctc = options.search == "ctc_greedy" or options.ctc_weight > 0
+        if wants_ctc and self.model.ctc_head is None:
+            what = (
+                "search=ctc_greedy"
+                if options.search == "ctc_greedy"
+                else (f"decoding.ctc_weight={options.ctc_weight}")
+            )
+            raise UserError(
+                f"{what} needs a CTC head, and this model has none (it was trained with "
+                "model.ctc_weight=0)"
+            )
+        if options.uses_language_model and language_model is None:
+            raise UserError(
+                f"decoding.lm_weight={options.lm_weight} and lm_rescore_weight="
+                f"{options.lm_rescore_weight} need a language model: lm=LM.pt for asr evaluate, "
+                "--lm LM.pt for asr transcribe"
+            )
 
 
 def filterbank_size(cfg: Mapping) -> int:

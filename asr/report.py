@@ -58,6 +58,26 @@ def write_split_report(
     return scores
 
 
+def write_nbest(
+    path: Path, results: Sequence[DecodedUtterance], normalize: Callable[[str], str]
+) -> None:
+    """Each utterance's N-best list, one hypothesis a line, in id order then rank:
+    ``utt-id rank score attention ctc lm text``, tab-separated, with a header line; ``score`` is
+    what the search ranked by (before length normalisation), the others its parts' log-
+    probabilities (``-`` where not scored); the text normalised as in ``hyp.txt``."""
+    lines = ["utt-id\trank\tscore\tattention\tctc\tlm\ttext"]
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    for r in sorted(results, key=lambda r: r.id):
+        for rank, h in enumerate(r.transcript.nbest or [r.transcript], start=1):
+            parts = (h.score, h.attention_score, h.ctc_score, h.lm_score)
+            lines.append("\t".join([r.id, str(rank), *map(number, parts), normalize(h.text)]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def format_confusions(confusions: dict) -> str:
     """The most frequent errors as three plain-text lists, most frequent first."""
     lines = ["substitutions (count reference -> hypothesis)"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -37,6 +37,7 @@ from torch import Tensor
 from asr.audio import pad_waveforms
 from asr.errors import AudioError, UserError
 from asr.inputs import AUDIO_SUFFIXES, expand_inputs
+from asr.models.language_model import CharLSTMLM
 from asr.recognizer import DecodingOptions, Recognizer
 from asr.recording import AudioInput, Recording
 from asr.search import Hypothesis
@@ -90,8 +91,11 @@ class Transcriber:
             (docs/transcribe.md measures it: a tenth fewer word errors for 1.5x the time).
         batch_size: segments decoded together.
         vad: how audio is cut into segments.
-        decoding: the other search options (length ratios, length penalty, attention window);
-            its ``beam_size`` gives way to ``beam_size``.
+        decoding: the other search options (length ratios, length penalty, attention window,
+            CTC and LM weights, N-best); its ``beam_size`` gives way to ``beam_size``.
+        language_model: the LM that ``decoding.lm_weight`` and ``lm_rescore_weight`` use, on
+            the recognizer's device, with its vocabulary
+            (:meth:`asr.recognizer.Recognizer.check_language_model`).
     """
 
     def __init__(
@@ -101,6 +105,7 @@ class Transcriber:
         batch_size: int = 16,
         vad: VadOptions | None = None,
         decoding: DecodingOptions | None = None,
+        language_model: CharLSTMLM | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -111,6 +116,8 @@ class Transcriber:
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1, got {beam_size}")
         self.options = replace(decoding or DecodingOptions(), beam_size=beam_size)
+        self.language_model = language_model
+        recognizer.check_options(self.options, language_model)
         self.batch_size = batch_size
         self.vad = vad or VadOptions()
         filterbank = recognizer.filterbank
@@ -131,15 +138,20 @@ class Transcriber:
         batch_size: int = 16,
         max_segment_seconds: float | None = None,
         vad: VadOptions | None = None,
+        lm: str | os.PathLike | None = None,
+        decoding: Mapping | None = None,
     ) -> Transcriber:
         """Load a checkpoint (see :mod:`asr.checkpoint`) onto ``device`` (default: CUDA if any).
 
         The search uses the checkpoint's ``decoding`` settings (length ratios, length penalty,
-        attention window), with ``beam_size`` chosen here. ``max_segment_seconds`` defaults to
-        the shorter of 20 s and the longest utterance the model was trained on (the
-        checkpoint's ``data.max_duration``).
+        attention window, CTC and LM weights), updated by ``decoding`` (``DecodingOptions``
+        field names, e.g. ``{"lm_weight": 0.3, "nbest": 4}``), with ``beam_size`` chosen here.
+        ``lm`` is a language model file (``asr train-lm``) for shallow fusion and rescoring; its
+        vocabulary must be the checkpoint's. ``max_segment_seconds`` defaults to the shorter of
+        20 s and the longest utterance the model was trained on (the checkpoint's
+        ``data.max_duration``).
         """
-        from asr.checkpoint import read_checkpoint, recognizer_from_payload
+        from asr.checkpoint import load_language_model, read_checkpoint, recognizer_from_payload
 
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -149,15 +161,20 @@ class Transcriber:
         config = payload["config"]
         decoding_cfg = dict(config.get("decoding") or {})
         known = DecodingOptions.__dataclass_fields__
-        decoding = DecodingOptions.from_config(
-            {k: v for k, v in decoding_cfg.items() if k in known}
-        )
+        decoding_cfg = {k: v for k, v in decoding_cfg.items() if k in known}
+        merged = {**decoding_cfg, **dict(decoding or {})}
+        if beam_size is None:  # N best need at least N beams
+            beam_size = max(DEFAULT_BEAM_SIZE, int(merged.get("nbest", 1)))
+        decoding = DecodingOptions.from_config({**merged, "beam_size": beam_size})
+        language_model = None
+        if lm is not None:
+            language_model = recognizer.check_language_model(*load_language_model(lm, device), lm)
         vad = vad or VadOptions()
         if max_segment_seconds is None:
             trained_max = (config.get("data") or {}).get("max_duration") or 20.0
             max_segment_seconds = min(20.0, float(trained_max))
         vad = VadOptions(**{**asdict(vad), "max_segment_seconds": max_segment_seconds})
-        return cls(recognizer, beam_size, batch_size, vad, decoding)
+        return cls(recognizer, beam_size, batch_size, vad, decoding, language_model)
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -268,7 +285,7 @@ class Transcriber:
         del pool[-self.batch_size :]
         waveforms, lens = pad_waveforms([p.samples for p in batch], self._window_length)
         decoded = self.recognizer.transcribe_batch(
-            waveforms.to(self.device), lens.to(self.device), self.options
+            waveforms.to(self.device), lens.to(self.device), self.options, self.language_model
         )
         for piece, hypothesis in zip(batch, decoded, strict=True):
             state = states[piece.file]

@@ -8,7 +8,8 @@ middle of the frame the space before it looked at (the boundary), or, for a segm
 at the start of the frame its first letter looked at; it ends at the boundary after it (the
 following space or ``<eos>``). A word's confidence is the geometric mean of its characters'
 probabilities; a segment's and a file's is the geometric mean over all their tokens, ``<eos>``
-included.
+included. With N-best decoding (``DecodingOptions.nbest`` > 1) each segment also lists its N best
+transcripts with their scores (:class:`Alternative`), the first being the segment's own.
 """
 
 from __future__ import annotations
@@ -34,6 +35,18 @@ class Word:
 
 
 @dataclass
+class Alternative:
+    """One of a segment's N best transcripts and the search's scores of it (log-probabilities;
+    ``ctc``/``lm`` None where that model did not score it)."""
+
+    text: str
+    score: float  # what the search ranked by, before length normalisation
+    attention: float
+    ctc: float | None = None
+    lm: float | None = None
+
+
+@dataclass
 class Segment:
     """One decoded stretch of audio between pauses; times in seconds from the file's start."""
 
@@ -44,6 +57,7 @@ class Segment:
     words: list[Word] = field(default_factory=list)
     log_probability: float = 0.0  # sum over the tokens, to combine segments' confidences
     num_tokens: int = 0
+    alternatives: list[Alternative] = field(default_factory=list)  # the N best, when asked
 
 
 @dataclass
@@ -96,12 +110,27 @@ class Transcription:
                         }
                         for w in s.words
                     ],
+                    **(
+                        {"nbest": [_alternative(a) for a in s.alternatives]}
+                        if s.alternatives
+                        else {}
+                    ),
                 }
                 for s in self.segments
             ],
             **({"error": self.error} if self.error else {}),
             **({"warnings": list(self.warnings)} if self.warnings else {}),
         }
+
+
+def _alternative(alternative: Alternative) -> dict:
+    return {
+        "text": alternative.text,
+        "score": _round(alternative.score, 4),
+        "attention": _round(alternative.attention, 4),
+        "ctc": _round(alternative.ctc, 4),
+        "lm": _round(alternative.lm, 4),
+    }
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -153,4 +182,10 @@ def make_segment(
         words=words,
         log_probability=total,
         num_tokens=log_probs.numel(),
+        alternatives=[
+            Alternative(
+                " ".join(n.text.split()), n.score, n.attention_score, n.ctc_score, n.lm_score
+            )
+            for n in hypothesis.nbest
+        ],
     )

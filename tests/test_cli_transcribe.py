@@ -344,3 +344,71 @@ def test_truncated_and_narrowband_files_are_transcribed_with_a_warning_line(
     assert len(warnings) == 2
     assert str(cut) in warnings[0] and "truncated" in warnings[0]
     assert str(phone) in warnings[1] and "8000 Hz" in warnings[1]
+
+
+@pytest.fixture(scope="session")
+def language_model(model, tmp_path_factory):
+    """A random LM with the tiny model's vocabulary, and one with another vocabulary."""
+    from asr.checkpoint import load_recognizer, save_language_model
+    from asr.models.language_model import CharLSTMLM
+    from asr.text import Vocabulary
+
+    folder = tmp_path_factory.mktemp("lm")
+    vocabulary = load_recognizer(model.checkpoint).vocabulary
+    torch.manual_seed(0)
+    save_language_model(folder / "lm.pt", CharLSTMLM(len(vocabulary), 8, 16, 1), vocabulary)
+    phones = Vocabulary(["a", "b"], unit="phone")
+    save_language_model(folder / "phones.pt", CharLSTMLM(len(phones), 8, 16, 1), phones)
+    return folder / "lm.pt", folder / "phones.pt"
+
+
+def test_lm_ctc_and_nbest_reach_the_jsonl_output(model, recordings, language_model, capsys):
+    path = recordings / "cat.wav"
+    lm, _ = language_model
+    common = ["transcribe", "--model", model.checkpoint, "--format", "jsonl", "--beam-size", "3"]
+    status, out, err = run_cli(
+        capsys,
+        *common,
+        "--lm",
+        lm,
+        "--lm-weight",
+        "0.05",
+        "--ctc-weight",
+        "0.3",
+        "--nbest",
+        "3",
+        path,
+    )
+    assert status == 0, err
+    (record,) = [json.loads(line) for line in out.splitlines()]
+    assert record["text"] == "the cat sat down it's late now good morning"
+    for segment in record["segments"]:
+        nbest = segment["nbest"]
+        assert 1 <= len(nbest) <= 3 and nbest[0]["text"] == segment["text"]
+        assert all(n["ctc"] is not None and n["lm"] is not None for n in nbest)
+    status, out, _ = run_cli(capsys, *common, path)  # without: no N-best in the record
+    assert status == 0 and "nbest" not in json.loads(out)["segments"][0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--nbest", "4", "--beam-size", "2"], "--nbest 4 needs --beam-size 4"),
+        (["--lm-weight", "0.3"], "--lm-weight needs --lm"),
+        (["--lm", "{lm}"], "is not used"),
+        (["--lm", "{phones}", "--lm-weight", "0.3"], "not the acoustic model's"),
+        (["--lm", "{model}", "--lm-weight", "0.3"], "language model"),
+        (["--ctc-weight", "1.0"], "ctc_weight must be in [0, 1)"),
+    ],
+)
+def test_lm_and_nbest_mistakes_are_one_line(
+    model, recordings, language_model, capsys, args, message
+):
+    lm, phones = language_model
+    args = [a.format(lm=lm, phones=phones, model=model.checkpoint) for a in args]
+    status, out, err = run_cli(
+        capsys, "transcribe", "--model", model.checkpoint, *args, recordings / "cat.wav"
+    )
+    assert status == 2 and out == ""
+    (line,) = [line for line in err.splitlines() if line.startswith("asr: error:")]
+    assert message in line

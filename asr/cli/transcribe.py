@@ -32,6 +32,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="beams of the search; 1 = greedy (default: 4, see docs/transcribe.md)",
     )
+    p.add_argument(
+        "--lm",
+        default=None,
+        metavar="LM.pt",
+        help="language model (asr train-lm) for shallow fusion; needs an LM weight > 0",
+    )
+    p.add_argument(
+        "--lm-weight",
+        type=float,
+        default=None,
+        help="shallow-fusion weight of --lm (default: the checkpoint's decoding.lm_weight)",
+    )
+    p.add_argument(
+        "--ctc-weight",
+        type=float,
+        default=None,
+        help="joint CTC/attention weight in [0, 1) (default: the checkpoint's decoding.ctc_weight)",
+    )
+    p.add_argument(
+        "--nbest",
+        type=int,
+        default=None,
+        help="N best transcripts per segment with their scores, in jsonl output (default: 1)",
+    )
     p.add_argument("--batch-size", type=int, default=16, help="segments decoded together")
     p.add_argument(
         "--max-segment-seconds",
@@ -61,9 +85,25 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         ("--beam-size", args.beam_size, 1),
         ("--batch-size", args.batch_size, 1),
         ("--max-segment-seconds", args.max_segment_seconds, 1.0),
+        ("--nbest", args.nbest, 1),
+        ("--lm-weight", args.lm_weight, 0.0),
+        ("--ctc-weight", args.ctc_weight, 0.0),
     ):
         if value is not None and value < least:
             raise UserError(f"{name} must be at least {least}, got {value}")
+    if args.nbest is not None and args.beam_size is not None and args.nbest > args.beam_size:
+        raise UserError(f"--nbest {args.nbest} needs --beam-size {args.nbest} or more")
+    if args.lm_weight is not None and args.lm_weight > 0 and args.lm is None:
+        raise UserError("--lm-weight needs --lm LM.pt")
+    decoding = {
+        key: value
+        for key, value in (
+            ("nbest", args.nbest),
+            ("lm_weight", args.lm_weight),
+            ("ctc_weight", args.ctc_weight),
+        )
+        if value is not None
+    }
     outputs = _output_names(args.inputs)
     if not outputs:
         raise UserError("no audio files found in " + " ".join(args.inputs))
@@ -78,7 +118,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         beam_size=args.beam_size,
         batch_size=args.batch_size,
         max_segment_seconds=args.max_segment_seconds,
+        lm=args.lm,
+        decoding=decoding,
     )
+    options = transcriber.options
+    if args.lm is not None and not options.uses_language_model:
+        raise UserError(
+            f"--lm {args.lm} is not used: the checkpoint's decoding.lm_weight is 0; give "
+            "--lm-weight (e.g. 0.3)"
+        )
     bar = tqdm(
         total=len(outputs),
         unit="file",

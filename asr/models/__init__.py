@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from asr.models.attention import ATTENTION_TYPES, SelfAttention, build_attention
+from asr.models.language_model import CharLSTMLM, LMState
 from asr.models.las import LAS, LossOutput
 from asr.models.listener import Listener, ListenerOutput
 from asr.models.speller import AttentionMemory, Speller, SpellerState
@@ -17,6 +18,8 @@ __all__ = [
     "ATTENTION_TYPES",
     "LAS",
     "AttentionMemory",
+    "CharLSTMLM",
+    "LMState",
     "Listener",
     "SelfAttention",
     "ListenerOutput",

@@ -137,11 +137,28 @@ class LAS(nn.Module):
 
         if self.ctc_head is None:
             return LossOutput(attention_loss, attention_loss, None, num_tokens)
-        ctc_input, ctc_lens = listened.layer_outputs[self.ctc_layer]
-        ctc_logits = self.ctc_head(ctc_input)  # (B, T_l, V)
-        ctc_logits = ctc_logits.to(torch.promote_types(ctc_logits.dtype, torch.float32))
-        log_probs = ctc_logits.log_softmax(dim=-1)
+        log_probs, ctc_lens = self.ctc_log_probs(listened)
         # nn.CTCLoss "mean": each utterance's loss divided by its target length, then averaged.
         ctc_loss = self.ctc_loss(log_probs.transpose(0, 1), targets, ctc_lens, target_lens)
         loss = (1.0 - self.ctc_weight) * attention_loss + self.ctc_weight * ctc_loss
         return LossOutput(loss, attention_loss, ctc_loss, num_tokens)
+
+    def ctc_log_probs(self, listened: ListenerOutput) -> tuple[Tensor, Tensor]:
+        """The CTC head's log-posteriors: the training loss and the joint search both read them.
+
+        Args:
+            listened: the listener output of a batch (``encode``).
+
+        Returns:
+            log_probs (B, T_c, V) (at least float32; padded frames arbitrary) over the frames of
+            listener layer ``ctc_layer``, and their lengths (B,).
+
+        Raises:
+            ValueError: the model was built without a CTC head (``ctc_weight=0``).
+        """
+        if self.ctc_head is None:
+            raise ValueError("this model has no CTC head (it was trained with ctc_weight=0)")
+        ctc_input, ctc_lens = listened.layer_outputs[self.ctc_layer]
+        ctc_logits = self.ctc_head(ctc_input)  # (B, T_c, V)
+        ctc_logits = ctc_logits.to(torch.promote_types(ctc_logits.dtype, torch.float32))
+        return ctc_logits.log_softmax(dim=-1), ctc_lens

@@ -1,4 +1,6 @@
-"""Greedy and beam search over ``Speller.step``, batched over utterances.
+"""The attention beam search as it was before joint CTC/attention scoring (main at 3e1e642),
+kept verbatim as the reference that λ = β = 0 must reproduce (tests/test_joint_search.py).
+
 
 Both searches run the model as the caller left it (call ``model.eval()`` first) under
 ``torch.inference_mode()``, on the features' device, with one host sync per step: the check

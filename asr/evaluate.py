@@ -75,7 +75,7 @@ def evaluate(cfg: DictConfig) -> list[dict]:
         )
     options = DecodingOptions.from_config(cfg.decoding)
     # cfg.get: the `lm` key joins the evaluate schema with the LM training (conf/evaluate.yaml).
-    lm_path = cfg.get("lm")
+    lm_path = cfg.lm
     language_model = None
     if lm_path is not None:
         loaded = load_language_model(lm_path, device)

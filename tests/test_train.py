@@ -361,3 +361,13 @@ def test_evaluate_skips_and_counts_long_utterances_and_bad_manifest_lines(traine
     assert 0 < too_long < len(good)
     assert row["utterances"] == len(good) - too_long
     assert row["skipped"] == {"too long to decode whole": too_long, "bad manifest line": 1}
+
+
+def test_dev_decoding_that_needs_a_language_model_is_refused_before_training(tiny_corpus, tmp_path):
+    """Training's dev pass has no language model: decoding=joint (lm_weight > 0) is one line at
+    set-up, not a failure after the first epoch."""
+    root, _ = tiny_corpus
+    exp = tmp_path / "exp"
+    with pytest.raises(UserError, match=r"^decoding.lm_weight=0.3 .* need a language model"):
+        train(training_config(root / "corpus", exp, ["decoding=joint"]))
+    assert not (exp / "last.pt").exists()

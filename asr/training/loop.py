@@ -101,6 +101,9 @@ class Trainer:
         self.spec_aug = _maybe(SpectrogramAugment, cfg.augment.spectrogram)
         self.generator = torch.Generator(device=self.device)
         self.decoding = DecodingOptions.from_config(cfg.decoding)
+        # Training's dev pass has no language model: refuse options that need one (or a CTC
+        # head the model lacks) now, in one line, rather than after the first epoch.
+        self.recognizer.check_options(self.decoding, None)
         self.normalize = text_normalizer(cfg.data.normalization)
         # Model selection: dev CER for characters, dev PER (WER over phones) for phones.
         self.is_phone = vocabulary.unit == "phone"

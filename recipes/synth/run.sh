@@ -15,10 +15,11 @@ MODEL=${MODEL:-las_small}
 ATTENTION=${ATTENTION:-location}
 SEED=${SEED:-0}
 LM_MODEL=${LM_MODEL:-char_lstm_small}
-# Placeholders until recipes/synth/sweep_decoding.sh has chosen them on dev (never on test):
-# λ (CTC weight), β (LM weight) and the length bonus of the joint CTC/attention + LM search.
+# λ (CTC weight), β (LM weight) and the length bonus of the joint CTC/attention + LM search,
+# chosen on dev (never test) by recipes/synth/sweep_decoding.sh (26 jobs, 2026-12-02; the
+# table is in recipes/synth/README.md).
 CTC_WEIGHT=${CTC_WEIGHT:-0.3}
-LM_WEIGHT=${LM_WEIGHT:-0.3}
+LM_WEIGHT=${LM_WEIGHT:-0.4}
 LENGTH_BONUS=${LENGTH_BONUS:-0.0}
 CORPUS=data/synth_${SIZE}_seed${SEED}
 EXP=exp/synth_${SIZE}_${MODEL}_${ATTENTION}

@@ -368,6 +368,6 @@ def test_dev_decoding_that_needs_a_language_model_is_refused_before_training(tin
     set-up, not a failure after the first epoch."""
     root, _ = tiny_corpus
     exp = tmp_path / "exp"
-    with pytest.raises(UserError, match=r"^decoding.lm_weight=0.3 .* need a language model"):
+    with pytest.raises(UserError, match=r"^decoding.lm_weight=0.4 .* need a language model"):
         train(training_config(root / "corpus", exp, ["decoding=joint"]))
     assert not (exp / "last.pt").exists()

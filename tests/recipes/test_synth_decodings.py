@@ -174,7 +174,7 @@ def test_run_sh_trains_the_lm_on_train_text_and_decodes_three_ways(tmp_path):
         (e["decoding.ctc_weight"], e["decoding.lm_weight"], e.get("lm")) for e in evaluations
     ]
     lm = "exp/lm_synth_tiny_char_lstm_small/best.pt"
-    assert weights == [("0.0", "0.0", None), ("0.3", "0.0", None), ("0.3", "0.3", lm)]
+    assert weights == [("0.0", "0.0", None), ("0.3", "0.0", None), ("0.3", "0.4", lm)]
     for call in calls:
         compose_call(call)  # every key the recipe passes exists (the joint ones once they land)
     assert "| split | attention WER / CER | +CTC WER / CER | +CTC+LM WER / CER |" in done.stdout

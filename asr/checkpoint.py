@@ -312,6 +312,30 @@ def save_payload(path: str | Path, payload: Mapping) -> None:
     """Write a checkpoint dictionary atomically (as :func:`save_checkpoint` does)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(dict(payload), tmp)
-    os.replace(tmp, path)
+    # A temporary file in the same folder (os.replace is atomic only within one file system),
+    # flushed to disk before the rename and the rename itself flushed with the folder: after a
+    # kill or a power cut the path holds either the old file or the whole new one.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            torch.save(dict(payload), out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename, a new link) to disk, where the platform allows it."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows cannot open a folder
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

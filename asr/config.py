@@ -152,6 +152,10 @@ class TrainerConfig:
     keep_checkpoints: int = MISSING
     max_steps: Optional[int] = MISSING  # noqa: UP045
     progress_bar: bool = MISSING
+    checkpoint_every_steps: int = MISSING
+    keep_last_checkpoints: int = MISSING
+    max_bad_steps: int = MISSING
+    devices: int = MISSING
 
 
 @dataclass

@@ -21,16 +21,29 @@ Features are computed on the fly from the (augmented) waveforms. ``data.feature_
 caches the unaugmented log-mel features in files instead, computed once; waveform augmentation
 cannot apply to them, so it must be off (``augment.waveform=null``); SpecAugment still applies.
 
-The run writes to ``exp/<data>_<model>_<attention>`` unless ``hydra.run.dir`` says otherwise.
+Data-parallel training: ``torchrun --nproc_per_node=N -m asr.train ...`` (several machines:
+torchrun's ``--nnodes``/``--rdzv_endpoint``), or ``asr train trainer.devices=N``, which starts
+torchrun on this machine (asr.distributed). Resume files are written every
+``trainer.checkpoint_every_steps`` updates too, atomically, the newest
+``trainer.keep_last_checkpoints`` kept; SIGTERM or SIGUSR1 saves one at the next step boundary
+and exits with status 0, printing the command that resumes; a non-finite loss or gradient, or an
+out-of-memory batch, skips its update (counted in ``summary.json``).
+
+The run writes to ``exp/<data>_<model>_<attention>`` unless ``hydra.run.dir`` says otherwise,
+and ``run.json`` there says what produced it (config, version, git commit, environment).
 The pieces: asr/training/ (the loop), asr/schedule.py (LR), asr/config.py (the config schemas).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from asr import CONF_DIR
+from asr import CONF_DIR, distributed
 from asr.errors import reports_user_errors
 from asr.training import train
 
@@ -41,4 +54,23 @@ __all__ = ["main", "train"]
 @reports_user_errors
 def main(cfg: DictConfig) -> float:
     """The best dev error, which a Hydra sweeper minimises."""
+    if cfg.trainer.devices > 1 and not distributed.under_torchrun():
+        return launch(cfg.trainer.devices)
     return train(cfg)["best_dev_error"]
+
+
+def launch(devices: int) -> float:
+    """Run this command again under torchrun with ``devices`` processes, in this run folder."""
+    hydra_config = HydraConfig.get()
+    overrides = [o for o in hydra_config.overrides.task if not o.startswith("hydra.run.dir=")]
+    # Every rank must write to this folder, not to one its own clock names.
+    run_dir = f"hydra.run.dir={hydra_config.runtime.output_dir}"
+    command = distributed.torchrun_command(devices, [*overrides, run_dir])
+    status = subprocess.call(command)
+    if status != 0:
+        sys.exit(status)
+    return float("nan")  # torchrun's processes wrote the summary; a sweep reads summary.json
+
+
+if __name__ == "__main__":  # torchrun ... -m asr.train (and python -m asr.train)
+    main()

@@ -102,6 +102,10 @@ class BucketBatchSampler(Sampler[list[int]]):
     The first ``sorted_epochs`` epochs go from the shortest batch to the longest instead
     (SortaGrad, Amodei et al. 2016): attention learns to align on short utterances first, which
     makes an attention model converge in far fewer updates.
+
+    With ``num_replicas`` processes (data-parallel training) each ``rank`` iterates its shard of
+    the epoch's batches (:func:`shard_batches`): the same number of batches on every rank, every
+    utterance on exactly one of them.
     """
 
     def __init__(
@@ -112,9 +116,14 @@ class BucketBatchSampler(Sampler[list[int]]):
         shuffle: bool = True,
         seed: int = 0,
         sorted_epochs: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         if max_batch_seconds <= 0 or max_batch_size <= 0:
             raise ValueError("max_batch_seconds and max_batch_size must be positive")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, {num_replicas}), got {rank}")
+        self.num_replicas, self.rank = num_replicas, rank
         self.durations = list(durations)
         self.max_batch_seconds = max_batch_seconds
         self.max_batch_size = max_batch_size
@@ -129,6 +138,14 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.start_batch = start_batch
 
     def batches(self, epoch: int) -> list[list[int]]:
+        """This rank's batches of epoch ``epoch`` (all of them in a single process)."""
+        every = self.global_batches(epoch)
+        if self.num_replicas == 1:
+            return every
+        return shard_batches(every, self.num_replicas)[self.rank]
+
+    def global_batches(self, epoch: int) -> list[list[int]]:
+        """The epoch's batches over the whole training set, before sharding."""
         rng = random.Random(self.seed * 100_003 + epoch)
         order = list(range(len(self.durations)))
         shuffle = self.shuffle and epoch >= self.sorted_epochs
@@ -160,3 +177,31 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return max(0, len(self.batches(self.epoch)) - self.start_batch)
+
+
+def shard_batches(batches: Sequence[list[int]], num_replicas: int) -> list[list[list[int]]]:
+    """Deal ``batches`` round-robin to ``num_replicas`` ranks, each getting as many.
+
+    Data-parallel steps need the same number of batches on every rank, and an epoch should see
+    every utterance once. When the count does not divide evenly, the batch with the most
+    utterances (the first of them, in epoch order) is halved in place, and again, until it
+    does: nothing is dropped or repeated, and a halved batch is still within the budget. Ranks
+    deal from the same list, so every rank computes every rank's shard alike.
+
+    >>> shard_batches([[0, 1, 2, 3], [4, 5], [6]], 2)
+    [[[0, 1], [4, 5]], [[2, 3], [6]]]
+    """
+    if num_replicas < 1:
+        raise ValueError(f"num_replicas must be at least 1, got {num_replicas}")
+    batches = [list(b) for b in batches]
+    while len(batches) % num_replicas:
+        widest = max(range(len(batches)), key=lambda i: (len(batches[i]), -i))
+        batch = batches[widest]
+        if len(batch) < 2:  # only single-utterance batches are left: no even split exists
+            raise ValueError(
+                f"{sum(len(b) for b in batches)} single-utterance batches cannot be dealt "
+                f"evenly to {num_replicas} ranks"
+            )
+        half = (len(batch) + 1) // 2
+        batches[widest : widest + 1] = [batch[:half], batch[half:]]
+    return [batches[rank::num_replicas] for rank in range(num_replicas)]

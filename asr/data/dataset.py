@@ -148,6 +148,10 @@ class UtteranceDataset(Dataset):
         _check_complete(utt, waveform, self.sample_rate)
         if self.cache_audio:
             self._cache[index] = (waveform.clamp(-1, 1) * 32767.0).round().to(torch.int16)
+            # The first read returns what every later read will (the int16 copy), so a batch
+            # does not depend on whether its audio was read before (an exact resume does not
+            # repeat the normalisation pass that first read it).
+            return self._cache[index].float() / 32767.0
         return waveform
 
     def __getitem__(self, index: int) -> Example | Skipped:

@@ -104,8 +104,14 @@ def read_training_data(
     recognizer: Recognizer,
     skips: SkipCounter,
     device: torch.device,
+    rank: int = 0,
+    num_replicas: int = 1,
 ) -> TrainingData:
-    """Filter the manifests' utterances (skips counted) and build the datasets and the loader."""
+    """Filter the manifests' utterances (skips counted) and build the datasets and the loader.
+
+    With ``num_replicas`` data-parallel processes the loader yields rank ``rank``'s shard of
+    each epoch's batches (asr.data.batching.shard_batches).
+    """
     data = cfg.data
     vocabulary = recognizer.vocabulary
     rate_limit = data.max_tokens_per_second
@@ -151,6 +157,8 @@ def read_training_data(
         data.max_batch_size,
         seed=cfg.seed,
         sorted_epochs=data.sorted_epochs,
+        num_replicas=num_replicas,
+        rank=rank,
     )
     loader = DataLoader(
         train_set,
@@ -160,6 +168,10 @@ def read_training_data(
         pin_memory=device.type == "cuda",
         # Workers outlive the epoch, so their in-memory audio cache (data.cache_audio) does too.
         persistent_workers=data.num_workers > 0,
+        # Worker seeds come from this generator, not from torch's global one: starting an
+        # epoch's iterator must not move the stream dropout draws from (exact resume). The
+        # loop reseeds it each epoch from (seed, epoch, rank).
+        generator=torch.Generator().manual_seed(cfg.seed),
     )
     return TrainingData(train_set, dev_set, sampler, loader)
 

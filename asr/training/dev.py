@@ -35,8 +35,12 @@ def score_dev(
     normalize: Callable[[str], str],
     batch_size: int = 32,
     progress: bool = True,
+    gather: Callable[[list[DecodedUtterance]], list[DecodedUtterance]] | None = None,
 ) -> DevScores:
     """Decode and score the dev set; leaves the model in training mode.
+
+    ``gather``: in data-parallel training each rank decodes its shard of the dev set, and this
+    collects every rank's results (asr.distributed.gather) before scoring, on every rank.
 
     A dev set of which no utterance could be decoded is refused: its error rates would read 0%
     and make the first epoch the best one for good.
@@ -52,6 +56,8 @@ def score_dev(
         progress=progress,
     )
     recognizer.model.train()
+    if gather is not None:
+        results = gather(results)
     if not results:
         raise UserError(
             f"none of the {len(dev_set)} dev utterances could be decoded ({skips.summary()}): "

@@ -23,9 +23,11 @@ from pathlib import Path
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from asr import distributed
 from asr.augment import SpectrogramAugment, WaveformAugment
 from asr.checkpoint import save_checkpoint
 from asr.config import TrainConfig, check_config
@@ -36,9 +38,20 @@ from asr.metrics import text_normalizer
 from asr.plotting import plot_alignments
 from asr.recognizer import DecodingOptions, Recognizer
 from asr.schedule import warmup_cosine_schedule
+from asr.training import random_state
 from asr.training.datasets import build_vocabulary, fit_normalizer, read_training_data
 from asr.training.dev import score_dev
-from asr.training.state import Progress, resume, save_epoch_checkpoint, training_payload
+from asr.training.preemption import PreemptionFlag, resume_command
+from asr.training.run_info import write_run_info
+from asr.training.state import (
+    Progress,
+    clear_resume_files,
+    newest_complete,
+    resume,
+    save_epoch_checkpoint,
+    save_resumable,
+    training_payload,
+)
 
 log = logging.getLogger("asr.train")
 
@@ -57,13 +70,14 @@ class Trainer:
         check_config(cfg, TrainConfig)
         self.cfg, trainer = cfg, cfg.trainer
         self.exp_dir = Path(cfg.exp_dir)
-        self.exp_dir.mkdir(parents=True, exist_ok=True)
-        self.device = select_device(trainer.device)
+        self.context = distributed.start(select_device(trainer.device))
+        self.device, self.is_main = self.context.device, self.context.is_main
+        if self.is_main:
+            self.exp_dir.mkdir(parents=True, exist_ok=True)
         self.amp_dtype = autocast_dtype(trainer.precision, self.device)
-        if trainer.accumulate_batches < 1:
-            raise UserError(
-                f"trainer.accumulate_batches must be at least 1, got {trainer.accumulate_batches}"
-            )
+        for key in ("accumulate_batches", "max_bad_steps", "keep_last_checkpoints"):
+            if trainer[key] < 1:
+                raise UserError(f"trainer.{key} must be at least 1, got {trainer[key]}")
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.config = OmegaConf.to_container(cfg, resolve=True)
@@ -73,14 +87,29 @@ class Trainer:
         vocabulary = build_vocabulary(cfg.data, train_utts)
         self.recognizer = Recognizer.from_config(cfg, vocabulary).to(self.device)
         self.model = self.recognizer.model
-        self.data = read_training_data(cfg, train_utts, self.recognizer, self.skips, self.device)
+        rank, world_size = self.context.rank, self.context.world_size
+        self.data = read_training_data(
+            cfg, train_utts, self.recognizer, self.skips, self.device, rank, world_size
+        )
+        # Dev decoding is sharded like training: each rank decodes every world_size-th
+        # utterance, and the results are gathered before scoring.
+        dev = self.data.dev_set
+        self.dev_shard = (
+            type(dev)(dev.utterances[rank::world_size], dev.vocabulary, dev.sample_rate)
+            if world_size > 1
+            else dev
+        )
         self.optimizer = instantiate(
             cfg.optim.optimizer, params=self.model.parameters(), _convert_="all"
         )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.resumed_random: dict | None = None  # the random states to restore at the 1st batch
         self.progress = self._resume_or_start()
-        self.steps_per_epoch = math.ceil(
-            len(self.data.sampler.batches(0)) / trainer.accumulate_batches
-        )
+        try:
+            batches_per_epoch = len(self.data.sampler.batches(0))
+        except ValueError as error:  # the epoch cannot be dealt evenly to the ranks
+            raise UserError(f"data: {error}; use fewer processes or larger batches") from None
+        self.steps_per_epoch = math.ceil(batches_per_epoch / trainer.accumulate_batches)
         total_steps = self.steps_per_epoch * trainer.max_epochs
         if trainer.max_steps:
             total_steps = min(total_steps, trainer.max_steps)
@@ -94,7 +123,6 @@ class Trainer:
             )
         except ValueError as error:
             raise UserError(f"optim: {error}") from None
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.wave_aug = _maybe(WaveformAugment, cfg.augment.waveform)
         if self.wave_aug is not None:
             self.wave_aug.to(self.device)
@@ -108,23 +136,42 @@ class Trainer:
         # Model selection: dev CER for characters, dev PER (WER over phones) for phones.
         self.is_phone = vocabulary.unit == "phone"
         self.selected_by = "dev_per" if self.is_phone else "dev_cer"
-        self.writer = SummaryWriter(str(self.exp_dir / "tensorboard"))
+        self.writer = SummaryWriter(str(self.exp_dir / "tensorboard")) if self.is_main else None
         self.plot_ids = [u.id for u in self.data.dev_set.utterances[: trainer.plot_utterances]]
+        # The module the steps run: DDP averages the gradients across ranks in backward.
+        self.train_model = self.model
+        if self.context.is_distributed:
+            cuda = self.device.type == "cuda"
+            self.train_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if cuda else None
+            )
+        if rank and self.resumed_random is None:  # each rank its own dropout masks
+            torch.manual_seed(cfg.seed * 1_000_003 + rank)
+        if self.is_main:
+            write_run_info(self.exp_dir / "run.json", self.config, self.device, world_size)
 
     def _resume_or_start(self) -> Progress:
-        last = self.exp_dir / "last.pt"
-        if self.cfg.trainer.resume and last.is_file():
-            progress = resume(last, self.recognizer, self.optimizer)
+        found = newest_complete(self.exp_dir) if self.cfg.trainer.resume else None
+        if found is not None:
+            path, payload = found
+            progress = resume(payload, path, self.recognizer, self.optimizer, self.scaler)
+            states = payload["training"]["random"]
+            if isinstance(states, list):  # one per rank; older files held one torch state
+                self.resumed_random = states[min(self.context.rank, len(states) - 1)]
+            else:
+                torch.set_rng_state(states["torch"])
             log.info(
                 "resuming from %s: epoch %d, batch %d, step %d",
-                last,
+                path,
                 progress.epoch + 1,
                 progress.batch_in_epoch,
                 progress.step,
             )
             return progress
         if self.cfg.trainer.resume:
-            log.info("no checkpoint at %s: starting a new run", last)
+            log.info("no checkpoint in %s: starting a new run", self.exp_dir)
+        if self.is_main:
+            clear_resume_files(self.exp_dir)
         data = self.cfg.data
         loader = self.data.normalizer_loader(data.max_batch_seconds, data.max_batch_size)
         fit_normalizer(self.recognizer, loader, self.device, self.cfg.trainer.progress_bar)
@@ -149,46 +196,66 @@ class Trainer:
         )
         self.optimizer.zero_grad(set_to_none=True)
         self.started = time.monotonic()
-        for epoch in range(self.progress.epoch, trainer.max_epochs):
-            record, stopped = self.train_epoch(epoch)
-            self.end_epoch(epoch, record)
-            if stopped:
-                break
-        self.writer.close()
+        self.preempted: str | None = None
+        with PreemptionFlag() as self.preemption:
+            for epoch in range(self.progress.epoch, trainer.max_epochs):
+                record, stopped = self.train_epoch(epoch)
+                if self.preempted:
+                    break
+                self.end_epoch(epoch, record)
+                if stopped:
+                    break
+        if self.writer is not None:
+            self.writer.close()
         best_path = self.exp_dir / "best.pt"
-        if not best_path.exists():
+        if self.is_main and not self.preempted and not best_path.exists():
             save_checkpoint(best_path, self.recognizer, self.config, metrics={})
-        return self.summary((time.monotonic() - self.started) / 60)
+        summary = self.summary((time.monotonic() - self.started) / 60)
+        distributed.barrier(self.context)  # nobody leaves before rank 0's last write
+        distributed.stop(self.context)
+        return summary
 
     def train_epoch(self, epoch: int) -> tuple[dict, bool]:
         """Train on epoch ``epoch`` from the progress' batch; returns its record and whether
-        ``trainer.max_steps`` stopped it."""
+        ``trainer.max_steps`` (or a preemption signal) stopped it."""
         cfg, trainer, sampler = self.cfg, self.cfg.trainer, self.data.sampler
         start = self.progress.batch_in_epoch if epoch == self.progress.epoch else 0
         sampler.set_epoch(epoch, start)
-        self.generator.manual_seed(cfg.seed * 7919 + epoch * 104729 + start)
+        rank = self.context.rank
+        self.data.loader.generator.manual_seed(cfg.seed * 7919 + epoch * 104729 + rank * 31)
+        if self.resumed_random is not None:  # continue every stream where the save left it
+            random_state.restore(self.resumed_random, {"augment": self.generator})
+            self.resumed_random = None
+        else:
+            self.generator.manual_seed(cfg.seed * 7919 + epoch * 104729 + start + rank * 15485863)
+        if start == 0:
+            self.progress.loss_sum, self.progress.loss_count = 0.0, 0
         self.model.train()
         batch_in_epoch, epoch_batches = start, len(sampler.batches(epoch))
-        last_save, wall_started = time.monotonic(), time.monotonic()
-        audio_seconds, throughput, loss_sum, loss_count = 0.0, 0.0, 0.0, 0
+        self.last_save, wall_started = time.monotonic(), time.monotonic()
+        audio_seconds, throughput, loss_value = 0.0, 0.0, math.nan
         pending, stopped = 0, False  # pending: batches whose gradients wait for a step
+        self.group_fault: str | None = None  # why the pending gradients cannot be used
         bar = tqdm(
             self.data.loader,
             desc=f"epoch {epoch + 1}/{trainer.max_epochs}",
             unit="batch",
-            disable=not trainer.progress_bar,
+            disable=not (trainer.progress_bar and self.is_main),
             dynamic_ncols=True,
         )
         for batch in bar:
             batch_in_epoch += 1
             self.skips.add(batch.skipped)
             if len(batch) > 0:
-                losses = self.backward(batch)
+                last = pending + 1 >= trainer.accumulate_batches or batch_in_epoch >= epoch_batches
+                losses = self.backward(batch, sync=last)
                 pending += 1
                 audio_seconds += float(batch.waveform_lens.sum()) / cfg.data.sample_rate
-                loss_value = float(losses.loss.detach())
-                loss_sum += loss_value
-                loss_count += 1
+                if losses is not None:
+                    loss_value = float(losses.loss.detach())
+                    if math.isfinite(loss_value):
+                        self.progress.loss_sum += loss_value
+                        self.progress.loss_count += 1
             if pending == 0 or (
                 pending < trainer.accumulate_batches and batch_in_epoch < epoch_batches
             ):
@@ -197,12 +264,11 @@ class Trainer:
             pending = 0
             throughput = audio_seconds / max(1e-9, time.monotonic() - wall_started)
             bar.set_postfix(loss=f"{loss_value:.3f}", audio_s_per_s=f"{throughput:.1f}")
-            if self.progress.step % trainer.log_every_steps == 0:
+            if grad_norm is not None and self.progress.step % trainer.log_every_steps == 0:
                 self.log_step(losses, grad_norm, throughput)
-            minutes = trainer.checkpoint_minutes
-            if minutes and time.monotonic() - last_save > 60 * minutes:
-                self.save_last(epoch, batch_in_epoch)
-                last_save = time.monotonic()
+            if self.at_step_boundary(epoch, batch_in_epoch, stepped=grad_norm is not None):
+                stopped = True
+                break
             if trainer.max_steps and self.progress.step >= trainer.max_steps:
                 stopped = True
                 break
@@ -213,13 +279,47 @@ class Trainer:
         record = {
             "epoch": epoch + 1,
             "step": self.progress.step,
-            "train_loss": loss_sum / max(1, loss_count),
-            "audio_seconds_per_second": throughput if loss_count else None,
+            "train_loss": self.progress.loss_sum / max(1, self.progress.loss_count),
+            "audio_seconds_per_second": throughput if audio_seconds else None,
         }
         return record, stopped
 
-    def backward(self, batch: Batch):
-        """Features (augmented) → loss → gradients, scaled for accumulation; returns the losses."""
+    def at_step_boundary(self, epoch: int, batch_in_epoch: int, stepped: bool) -> bool:
+        """Save where due (every ``trainer.checkpoint_every_steps`` updates, every
+        ``trainer.checkpoint_minutes``, on a preemption signal); True to stop (preempted)."""
+        trainer = self.cfg.trainer
+        every, minutes = trainer.checkpoint_every_steps, trainer.checkpoint_minutes
+        by_steps = bool(stepped and every and self.progress.step % every == 0)
+        by_time = bool(minutes and time.monotonic() - self.last_save > 60 * minutes)
+        # All ranks must agree (a save gathers every rank's random state; a stop must be
+        # everyone's): a signal or a clock seen by one rank counts for all.
+        by_time, signalled = distributed.any_rank(
+            [by_time, self.preemption.signal is not None], self.context
+        )
+        if by_steps or by_time or signalled:
+            path = self.save_last(epoch, batch_in_epoch)
+            self.last_save = time.monotonic()
+            if signalled:
+                self.preempted = self.preemption.signal or "a signal on another rank"
+                log.info(
+                    "%s: saved %s (epoch %d, batch %d, step %d); resume with: %s",
+                    self.preempted,
+                    path,
+                    epoch + 1,
+                    batch_in_epoch,
+                    self.progress.step,
+                    resume_command(str(self.exp_dir), self.context),
+                )
+                return True
+        return False
+
+    def backward(self, batch: Batch, sync: bool = True):
+        """Features (augmented) → loss → gradients, scaled for accumulation; returns the losses,
+        or None for a batch that ran out of memory (skipped, with its group's update).
+
+        ``sync=False`` (a batch inside an accumulation group) keeps DDP from averaging the
+        gradients across ranks until the group's last batch.
+        """
         batch = batch.to(self.device)
         recognizer = self.recognizer
         with torch.no_grad():
@@ -237,24 +337,55 @@ class Trainer:
                 features = self.spec_aug(
                     features, feature_lens, self.generator, feature_std=recognizer.normalizer.std
                 )
+        no_sync = self.train_model.no_sync if self.context.is_distributed and not sync else None
+        try:
+            with no_sync() if no_sync else nullcontext():
+                losses = self.forward(features, feature_lens, batch.targets, batch.target_lens)
+                # Each batch's loss is a mean; dividing by the accumulation count makes the
+                # accumulated gradient their mean, the gradient of one larger batch.
+                self.scaler.scale(losses.loss / self.cfg.trainer.accumulate_batches).backward()
+        except torch.OutOfMemoryError:
+            if self.context.is_distributed:  # the other ranks wait in the all-reduce for good
+                raise UserError(
+                    f"out of memory on rank {self.context.rank} with {len(batch)} utterances "
+                    f"({features.shape[1]} frames): lower data.max_batch_seconds"
+                ) from None
+            self.group_fault = "out of memory"
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return None
+        if not torch.isfinite(losses.loss.detach()):
+            self.group_fault = self.group_fault or "non-finite loss or gradient"
+        return losses
+
+    def forward(self, features, feature_lens, targets, target_lens):
+        """The model's losses on one batch: (B, T, F) features, (B, U) targets."""
         autocast = (
             torch.autocast(self.device.type, dtype=self.amp_dtype)
             if self.amp_dtype
             else nullcontext()
         )
         with autocast:
-            losses = self.model(features, feature_lens, batch.targets, batch.target_lens)
-        # Each batch's loss is a mean; dividing by the accumulation count makes the accumulated
-        # gradient their mean, the gradient of one larger batch.
-        self.scaler.scale(losses.loss / self.cfg.trainer.accumulate_batches).backward()
-        return losses
+            return self.train_model(features, feature_lens, targets, target_lens)
 
-    def optimizer_step(self) -> torch.Tensor:
-        """Clip, step and schedule on the accumulated gradients; returns their norm."""
+    def optimizer_step(self) -> torch.Tensor | None:
+        """Clip, step and schedule on the accumulated gradients; returns their norm, or None
+        where the update was skipped (a non-finite loss or gradient, an out-of-memory batch)."""
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), self.cfg.optim.max_grad_norm
         )
+        fault = self.group_fault
+        # An fp16 scaler overflowing is its normal way to find its scale: it skips the step
+        # itself. Otherwise a non-finite gradient norm means the update would ruin the weights.
+        if fault is None and not self.scaler.is_enabled() and not torch.isfinite(grad_norm):
+            fault = "non-finite loss or gradient"
+        (bad,) = distributed.any_rank([fault is not None], self.context)
+        self.group_fault = None
+        if bad:
+            self.skip_update(fault or "non-finite loss or gradient")
+            return None
+        self.progress.bad_in_a_row = 0
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -262,8 +393,35 @@ class Trainer:
         self.progress.step += 1
         return grad_norm
 
+    def skip_update(self, reason: str) -> None:
+        """Drop the accumulated gradients; count; stop after trainer.max_bad_steps in a row."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler.is_enabled():
+            self.scaler.update()  # unscale_ was called: the scaler expects an update
+        progress = self.progress
+        progress.bad_steps[reason] = progress.bad_steps.get(reason, 0) + 1
+        if reason != "out of memory":
+            progress.bad_in_a_row += 1
+        log.warning(
+            "update %d skipped: %s (%d skipped so far: %s)",
+            progress.step + 1,
+            reason,
+            sum(progress.bad_steps.values()),
+            ", ".join(f"{n} {r}" for r, n in sorted(progress.bad_steps.items())),
+        )
+        limit = self.cfg.trainer.max_bad_steps
+        if progress.bad_in_a_row >= limit:
+            raise UserError(
+                f"{progress.bad_in_a_row} updates in a row had a non-finite loss or gradient "
+                f"(trainer.max_bad_steps={limit}): training diverged; resume from the last "
+                f"checkpoint with a lower optim.optimizer.lr, longer optim.warmup_steps or "
+                f"smaller optim.max_grad_norm"
+            )
+
     def log_step(self, losses, grad_norm: torch.Tensor, throughput: float) -> None:
         step, writer = self.progress.step, self.writer
+        if writer is None:  # not rank 0
+            return
         writer.add_scalar("train/loss", float(losses.loss.detach()), step)
         writer.add_scalar("train/attention_loss", float(losses.attention_loss.detach()), step)
         if losses.ctc_loss is not None:
@@ -277,21 +435,23 @@ class Trainer:
         trainer = self.cfg.trainer
         dev = score_dev(
             self.recognizer,
-            self.data.dev_set,
+            self.dev_shard,
             self.decoding,
             self.device,
             self.skips,
             self.normalize,
             batch_size=trainer.dev_batch_size,
-            progress=trainer.progress_bar,
+            progress=trainer.progress_bar and self.is_main,
+            gather=self.gather_decoded if self.context.is_distributed else None,
         )
         record.update(dev_cer=dev.cer, dev_wer=dev.wer)
         record["elapsed_minutes"] = (time.monotonic() - self.started) / 60
         if self.is_phone:
             record["dev_per"] = dev.wer
         self.progress.record(record)
-        self.writer.add_scalar("dev/cer", dev.cer, self.progress.step)
-        self.writer.add_scalar("dev/wer", dev.wer, self.progress.step)
+        if self.writer is not None:
+            self.writer.add_scalar("dev/cer", dev.cer, self.progress.step)
+            self.writer.add_scalar("dev/wer", dev.wer, self.progress.step)
         log.info(
             "epoch %d: train loss %.3f, dev CER %.2f%% %s %.2f%%",
             epoch + 1,
@@ -301,7 +461,7 @@ class Trainer:
             100 * dev.wer,
         )
         plotted = [(i, dev.decoded[i]) for i in self.plot_ids if i in dev.decoded]
-        if plotted:
+        if plotted and self.is_main:
             plot_alignments(plotted, self.exp_dir / "alignments" / f"epoch{epoch + 1:03d}.png")
         metrics = {
             **{k: v for k, v in record.items() if k.startswith("dev_")},
@@ -310,9 +470,10 @@ class Trainer:
         }
         if record[self.selected_by] < self.progress.best_error:
             self.progress.best_error = record[self.selected_by]
-            save_checkpoint(self.exp_dir / "best.pt", self.recognizer, self.config, metrics)
+            if self.is_main:
+                save_checkpoint(self.exp_dir / "best.pt", self.recognizer, self.config, metrics)
         keep = trainer.keep_checkpoints
-        if keep:
+        if keep and self.is_main:
             save_epoch_checkpoint(
                 self.exp_dir, self.recognizer, self.config, metrics, self.progress.history, keep
             )
@@ -322,9 +483,25 @@ class Trainer:
         else:  # stopped by trainer.max_steps inside the epoch
             self.save_last(epoch, batch, metrics)
 
-    def save_last(self, epoch: int, batch: int, metrics: dict | None = None) -> None:
-        training = training_payload(self.progress, self.optimizer, self.scheduler, epoch, batch)
-        save_checkpoint(self.exp_dir / "last.pt", self.recognizer, self.config, metrics, training)
+    def save_last(self, epoch: int, batch: int, metrics: dict | None = None) -> Path:
+        """Write a resume file at (``epoch``, ``batch``) (rank 0; every rank must call this, as
+        each rank's random state is gathered); returns its path."""
+        generators = {"augment": self.generator}
+        states = distributed.gather(random_state.capture(generators), self.context)
+        path = self.exp_dir / "last.pt"
+        if self.is_main:
+            training = training_payload(
+                self.progress, self.optimizer, self.scheduler, epoch, batch, states, self.scaler
+            )
+            keep = self.cfg.trainer.keep_last_checkpoints
+            path = save_resumable(
+                self.exp_dir, self.recognizer, self.config, metrics, training, keep
+            )
+        return path
+
+    def gather_decoded(self, results: list) -> list:
+        """Every rank's dev results, in one list (the same on every rank)."""
+        return [r for part in distributed.gather(results, self.context) for r in part]
 
     def summary(self, train_minutes: float) -> dict:
         history, best_error = self.progress.history, self.progress.best_error
@@ -336,10 +513,16 @@ class Trainer:
             "best_dev_error": best_error,
             "best_dev_cer": min((h["dev_cer"] for h in history), default=math.inf),
             "skipped": dict(self.skips.counts),
+            # Updates not applied, by reason (a non-finite loss or gradient, out of memory).
+            "bad_steps": dict(self.progress.bad_steps),
+            "processes": self.context.world_size,
+            "preempted": self.preempted,
             "train_minutes": train_minutes,
         }
         if self.is_phone:
             summary["best_dev_per"] = best_error
+        if not self.is_main:
+            return summary
         (self.exp_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         log.info(
             "training done: best %s %.2f%%; %s",

@@ -1,25 +1,36 @@
-"""Where a run stands, and the checkpoints that keep it: ``last.pt``, ``best.pt``, epoch files.
+"""Where a run stands, and the checkpoints that keep it: resume files, ``best.pt``, epoch files.
 
-``last.pt`` carries a :class:`Progress` and the optimizer state besides the weights, so a run
-killed at any moment resumes (``trainer.resume=true``) from its last save. ``best.pt`` holds the
-weights of the epoch with the lowest dev error (CER, or PER for a phone model). With
-``trainer.keep_checkpoints=N`` each epoch's weights also go to ``checkpoints/epochNNN.pt``, of
-which the last N and the best N are kept for ``asr average``.
+Resuming (``trainer.resume=true``) reads the newest *complete* of ``last.pt`` and
+``resume/stepNNNNNNNN.pt``: each save writes ``resume/step<optimizer step>.pt`` atomically
+(asr.checkpoint.save_payload), points ``last.pt`` at it, and keeps the newest
+``trainer.keep_last_checkpoints`` of them, so a file cut short by a kill or a full disk is
+detected on reading, named in one warning, and the one before it used. A resume file holds the
+weights, the optimizer, LR-schedule and AMP-scaler states, the :class:`Progress` (epoch, batch
+inside it, step, bad-step counts) and every random generator's state (asr.training.random_state):
+a run killed at any step boundary continues bitwise as if it never stopped.
+
+``best.pt`` holds the weights of the epoch with the lowest dev error (CER, or PER for a phone
+model). With ``trainer.keep_checkpoints=N`` each epoch's weights also go to
+``checkpoints/epochNNN.pt``, of which the last N and the best N are kept for ``asr average``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import random
+import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
-from asr.checkpoint import read_checkpoint, save_checkpoint
+from asr.checkpoint import read_checkpoint, save_checkpoint, sync_folder
 from asr.errors import UserError
 from asr.recognizer import Recognizer
 from asr.text import Vocabulary
+
+log = logging.getLogger("asr.train")
+
+RESUME_FOLDER = "resume"
 
 
 @dataclass
@@ -31,31 +42,121 @@ class Progress:
     step: int = 0  # optimizer steps taken
     best_error: float = math.inf  # the lowest dev error so far (the selected_by metric)
     history: list[dict] = field(default_factory=list)  # one record per finished epoch
+    # Updates skipped, by reason (non-finite loss or gradient, out of memory), and how many
+    # non-finite ones came in a row up to now (trainer.max_bad_steps stops the run).
+    bad_steps: dict[str, int] = field(default_factory=dict)
+    bad_in_a_row: int = 0
+    # The running sums of the epoch's training loss, so a resumed epoch reports the whole mean.
+    loss_sum: float = 0.0
+    loss_count: int = 0
 
     def record(self, entry: dict) -> None:
         """Add an epoch's record; a resumed epoch replaces the one its interrupted part wrote."""
         self.history = [h for h in self.history if h["epoch"] != entry["epoch"]] + [entry]
 
 
-def training_payload(progress: Progress, optimizer, scheduler, epoch: int, batch: int) -> dict:
-    """The ``training`` part of ``last.pt``: what resuming at (``epoch``, ``batch``) needs."""
-    return {
+def training_payload(
+    progress: Progress,
+    optimizer,
+    scheduler,
+    epoch: int,
+    batch: int,
+    random_states: list[dict],
+    scaler=None,
+) -> dict:
+    """The ``training`` part of a resume file: what resuming at (``epoch``, ``batch``) needs.
+
+    ``random_states``: one :func:`asr.training.random_state.capture` per process (rank).
+    """
+    payload = {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         **asdict(progress),
         "epoch": epoch,
         "batch_in_epoch": batch,
-        "random": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])},
+        "random": list(random_states),
     }
+    if scaler is not None and scaler.is_enabled():
+        payload["scaler"] = scaler.state_dict()
+    return payload
 
 
-def resume(path: Path, recognizer: Recognizer, optimizer) -> Progress:
-    """Load ``last.pt``'s weights and optimizer state; returns the position to continue from.
+def save_resumable(
+    exp_dir: Path,
+    recognizer: Recognizer,
+    config: dict,
+    metrics: dict | None,
+    training: dict,
+    keep: int,
+) -> Path:
+    """Write ``resume/step<step>.pt``, point ``last.pt`` at it, keep the newest ``keep``."""
+    folder = exp_dir / RESUME_FOLDER
+    path = folder / f"step{training['step']:08d}.pt"
+    save_checkpoint(path, recognizer, config, metrics, training)
+    last, tmp = exp_dir / "last.pt", exp_dir / f".last.pt.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)  # a second name for the same bytes: no second write
+    except OSError:  # a file system without hard links
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, last)
+    sync_folder(exp_dir)
+    for old in resume_files(exp_dir)[max(1, keep) :]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def resume_files(exp_dir: Path) -> list[Path]:
+    """The run's ``resume/step*.pt`` files, newest (highest step) first."""
+    return sorted((exp_dir / RESUME_FOLDER).glob("step*.pt"), reverse=True)
+
+
+def clear_resume_files(exp_dir: Path) -> None:
+    """A new run in an old folder: its step files would pass for this run's newest."""
+    stale = resume_files(exp_dir)
+    if stale:
+        log.info("starting a new run: removing %d resume file(s) of an earlier one", len(stale))
+    for path in stale:
+        path.unlink()
+
+
+def newest_complete(exp_dir: Path) -> tuple[Path, dict] | None:
+    """The newest resume file that reads whole, and its payload; None when there is none.
+
+    Files that do not read (cut short by a kill, a full disk) are skipped and named in one
+    warning.
+    """
+    last = exp_dir / "last.pt"
+    candidates = [last] if last.is_file() else []
+    for path in resume_files(exp_dir):
+        if not (candidates and candidates[0] == last and os.path.samefile(last, path)):
+            candidates.append(path)
+    broken = []
+    for path in candidates:
+        try:
+            payload = read_checkpoint(path)
+        except UserError as error:
+            broken.append(f"{path} ({error})")
+            continue
+        if "training" not in payload:
+            broken.append(f"{path} (no training state)")
+            continue
+        if broken:
+            log.warning("unreadable resume file(s) skipped: %s; using %s", "; ".join(broken), path)
+        return path, payload
+    if broken:
+        log.warning("no resume file of %s reads whole: %s", exp_dir, "; ".join(broken))
+    return None
+
+
+def resume(payload: dict, path: Path, recognizer: Recognizer, optimizer, scaler=None) -> Progress:
+    """Load a resume file's weights, optimizer and scaler state; returns where to continue.
 
     The LR schedule is not loaded: it is rebuilt for the run's steps and replayed to the
     returned ``step`` (asr.schedule), so a longer ``trainer.max_epochs`` re-plans its decay.
+    The random states (``payload["training"]["random"]``) are restored by the loop, just before
+    the first batch.
     """
-    payload = read_checkpoint(path)
     if Vocabulary.from_dict(payload["vocabulary"]) != recognizer.vocabulary:
         raise UserError(
             f"{path} was trained with another vocabulary than the data settings "
@@ -64,13 +165,18 @@ def resume(path: Path, recognizer: Recognizer, optimizer) -> Progress:
     recognizer.load_state_dict(payload["recognizer"])
     state = payload["training"]
     optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["random"]["torch"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
     return Progress(
         epoch=state["epoch"],
         batch_in_epoch=state["batch_in_epoch"],
         step=state["step"],
         best_error=state.get("best_error", state.get("best_cer", math.inf)),
         history=list(state["history"]),
+        bad_steps=dict(state.get("bad_steps", {})),
+        bad_in_a_row=state.get("bad_in_a_row", 0),
+        loss_sum=state.get("loss_sum", 0.0),
+        loss_count=state.get("loss_count", 0),
     )
 
 

@@ -36,6 +36,7 @@ The pieces: asr/training/ (the loop), asr/schedule.py (LR), asr/config.py (the c
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -46,6 +47,7 @@ from omegaconf import DictConfig
 from asr import CONF_DIR, distributed
 from asr.errors import reports_user_errors
 from asr.training import train
+from asr.training.preemption import SIGNALS
 
 __all__ = ["main", "train"]
 
@@ -66,7 +68,16 @@ def launch(devices: int) -> float:
     # Every rank must write to this folder, not to one its own clock names.
     run_dir = f"hydra.run.dir={hydra_config.runtime.output_dir}"
     command = distributed.torchrun_command(devices, [*overrides, run_dir])
-    status = subprocess.call(command)
+    process = subprocess.Popen(command)
+
+    def forward(number, frame) -> None:
+        # torchrun passes SIGTERM on to its processes (it would die of SIGUSR1): either way they
+        # save at the next step boundary and exit cleanly.
+        process.send_signal(signal.SIGTERM)
+
+    for number in SIGNALS:
+        signal.signal(number, forward)
+    status = process.wait()
     if status != 0:
         sys.exit(status)
     return float("nan")  # torchrun's processes wrote the summary; a sweep reads summary.json

@@ -44,6 +44,8 @@ from asr.training.dev import score_dev
 from asr.training.preemption import PreemptionFlag, resume_command
 from asr.training.run_info import write_run_info
 from asr.training.state import (
+    NON_FINITE,
+    OUT_OF_MEMORY,
     Progress,
     clear_resume_files,
     newest_complete,
@@ -350,12 +352,12 @@ class Trainer:
                     f"out of memory on rank {self.context.rank} with {len(batch)} utterances "
                     f"({features.shape[1]} frames): lower data.max_batch_seconds"
                 ) from None
-            self.group_fault = "out of memory"
+            self.group_fault = OUT_OF_MEMORY
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             return None
         if not torch.isfinite(losses.loss.detach()):
-            self.group_fault = self.group_fault or "non-finite loss or gradient"
+            self.group_fault = self.group_fault or NON_FINITE
         return losses
 
     def forward(self, features, feature_lens, targets, target_lens):
@@ -379,11 +381,11 @@ class Trainer:
         # An fp16 scaler overflowing is its normal way to find its scale: it skips the step
         # itself. Otherwise a non-finite gradient norm means the update would ruin the weights.
         if fault is None and not self.scaler.is_enabled() and not torch.isfinite(grad_norm):
-            fault = "non-finite loss or gradient"
+            fault = NON_FINITE
         (bad,) = distributed.any_rank([fault is not None], self.context)
         self.group_fault = None
         if bad:
-            self.skip_update(fault or "non-finite loss or gradient")
+            self.skip_update(fault or NON_FINITE)
             return None
         self.progress.bad_in_a_row = 0
         self.scaler.step(self.optimizer)
@@ -398,25 +400,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler.is_enabled():
             self.scaler.update()  # unscale_ was called: the scaler expects an update
-        progress = self.progress
-        progress.bad_steps[reason] = progress.bad_steps.get(reason, 0) + 1
-        if reason != "out of memory":
-            progress.bad_in_a_row += 1
-        log.warning(
-            "update %d skipped: %s (%d skipped so far: %s)",
-            progress.step + 1,
-            reason,
-            sum(progress.bad_steps.values()),
-            ", ".join(f"{n} {r}" for r, n in sorted(progress.bad_steps.items())),
-        )
-        limit = self.cfg.trainer.max_bad_steps
-        if progress.bad_in_a_row >= limit:
-            raise UserError(
-                f"{progress.bad_in_a_row} updates in a row had a non-finite loss or gradient "
-                f"(trainer.max_bad_steps={limit}): training diverged; resume from the last "
-                f"checkpoint with a lower optim.optimizer.lr, longer optim.warmup_steps or "
-                f"smaller optim.max_grad_norm"
-            )
+        self.progress.count_skipped(reason, self.cfg.trainer.max_bad_steps)
 
     def log_step(self, losses, grad_norm: torch.Tensor, throughput: float) -> None:
         step, writer = self.progress.step, self.writer

@@ -31,6 +31,8 @@ from asr.text import Vocabulary
 log = logging.getLogger("asr.train")
 
 RESUME_FOLDER = "resume"
+# Why an update was skipped (Progress.bad_steps' keys, summary.json's "bad_steps").
+NON_FINITE, OUT_OF_MEMORY = "non-finite loss or gradient", "out of memory"
 
 
 @dataclass
@@ -53,6 +55,27 @@ class Progress:
     def record(self, entry: dict) -> None:
         """Add an epoch's record; a resumed epoch replaces the one its interrupted part wrote."""
         self.history = [h for h in self.history if h["epoch"] != entry["epoch"]] + [entry]
+
+    def count_skipped(self, reason: str, max_in_a_row: int) -> None:
+        """Count an update skipped for ``reason``, with a warning; UserError when the
+        ``max_in_a_row``-th non-finite one in a row says training diverged."""
+        self.bad_steps[reason] = self.bad_steps.get(reason, 0) + 1
+        if reason != OUT_OF_MEMORY:  # memory is the batch's fault, not the weights'
+            self.bad_in_a_row += 1
+        log.warning(
+            "update %d skipped: %s (%d skipped so far: %s)",
+            self.step + 1,
+            reason,
+            sum(self.bad_steps.values()),
+            ", ".join(f"{n} {r}" for r, n in sorted(self.bad_steps.items())),
+        )
+        if self.bad_in_a_row >= max_in_a_row:
+            raise UserError(
+                f"{self.bad_in_a_row} updates in a row had a non-finite loss or gradient "
+                f"(trainer.max_bad_steps={max_in_a_row}): training diverged; resume from the "
+                f"last checkpoint with a lower optim.optimizer.lr, longer optim.warmup_steps or "
+                f"smaller optim.max_grad_norm"
+            )
 
 
 def training_payload(

@@ -38,10 +38,10 @@ from asr.metrics import text_normalizer
 from asr.plotting import plot_alignments
 from asr.recognizer import DecodingOptions, Recognizer
 from asr.schedule import warmup_cosine_schedule
-from asr.training import random_state
 from asr.training.datasets import build_vocabulary, fit_normalizer, read_training_data
 from asr.training.dev import score_dev
 from asr.training.preemption import PreemptionFlag, resume_command
+from asr.training.random_state import capture, restore
 from asr.training.run_info import write_run_info
 from asr.training.state import (
     NON_FINITE,
@@ -158,10 +158,22 @@ class Trainer:
             path, payload = found
             progress = resume(payload, path, self.recognizer, self.optimizer, self.scaler)
             states = payload["training"]["random"]
-            if isinstance(states, list):  # one per rank; older files held one torch state
-                self.resumed_random = states[min(self.context.rank, len(states) - 1)]
-            else:
+            if not isinstance(states, list):  # an older file: one torch state
                 torch.set_rng_state(states["torch"])
+            elif len(states) == self.context.world_size:  # one state per rank
+                self.resumed_random = states[self.context.rank]
+            elif progress.batch_in_epoch:
+                # Another number of processes deals the epoch's batches otherwise: the saved
+                # position inside it means other batches now.
+                log.warning(
+                    "%s was saved by %d process(es), this run has %d: epoch %d starts again "
+                    "from its first batch",
+                    path,
+                    len(states),
+                    self.context.world_size,
+                    progress.epoch + 1,
+                )
+                progress.batch_in_epoch = 0
             log.info(
                 "resuming from %s: epoch %d, batch %d, step %d",
                 path,
@@ -225,10 +237,11 @@ class Trainer:
         sampler.set_epoch(epoch, start)
         rank = self.context.rank
         self.data.loader.generator.manual_seed(cfg.seed * 7919 + epoch * 104729 + rank * 31)
-        if self.resumed_random is not None:  # continue every stream where the save left it
-            random_state.restore(self.resumed_random, {"augment": self.generator})
+        resumed = self.resumed_random is not None
+        if resumed:  # continue every stream where the save left it
+            restore(self.resumed_random, {"augment": self.generator})
             self.resumed_random = None
-        else:
+        if not resumed or start == 0:  # an epoch's augmentation starts from its own seed
             self.generator.manual_seed(cfg.seed * 7919 + epoch * 104729 + start + rank * 15485863)
         if start == 0:
             self.progress.loss_sum, self.progress.loss_count = 0.0, 0
@@ -471,7 +484,7 @@ class Trainer:
         """Write a resume file at (``epoch``, ``batch``) (rank 0; every rank must call this, as
         each rank's random state is gathered); returns its path."""
         generators = {"augment": self.generator}
-        states = distributed.gather(random_state.capture(generators), self.context)
+        states = distributed.gather(capture(generators), self.context)
         path = self.exp_dir / "last.pt"
         if self.is_main:
             training = training_payload(

@@ -64,3 +64,9 @@ def test_non_finite_updates_in_a_row_stop_the_run_in_one_line(small_corpus, tmp_
     inject(trainer, {n: "nan" for n in (2, 3)})
     with pytest.raises(UserError, match=r"^2 updates in a row had a non-finite loss.*max_bad"):
         trainer.fit()
+
+
+def test_git_commit_is_none_outside_a_checkout(tmp_path):
+    from asr.training.run_info import git_commit
+
+    assert git_commit(tmp_path) is None

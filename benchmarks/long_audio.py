@@ -1,13 +1,16 @@
 """Long recordings against the same utterances one by one: WER, word times, memory, speed.
 
     python benchmarks/long_audio.py --model exp/best.pt --manifest data/synth/test.jsonl \\
-        --max-minutes 10 [--file-minutes 10] [--gap-seconds 0.5] [--beam-size 4]
+        --max-minutes 10 [--file-minutes 10] [--gap-seconds 0.5] [--beam-size 4] \\
+        [--decoding joint --lm exp/lm/best.pt]
 
 Utterances of the manifest, in order, are written back to back with ``--gap-seconds`` of
 silence between them into long files of ``--file-minutes`` (streamed to disk, never held whole),
 until ``--max-minutes`` of audio. The long files are transcribed with :class:`asr.Transcriber`
 (segmentation, batching, word times); the same utterances are also decoded one by one, whole,
-as ``asr evaluate`` does. Printed:
+as ``asr evaluate`` does; both with the checkpoint's decoding settings, or those of
+``--decoding`` (conf/decoding/<name>.yaml: ``joint`` is CTC/attention + LM, with ``--lm``).
+Printed:
 
 - WER of the long files (each file's transcript against its utterances' texts joined) and of
   the utterances one by one;
@@ -95,6 +98,16 @@ def write_long_files(
     return files
 
 
+def decoding_config(name: str) -> dict:
+    """The keys of conf/decoding/<name>.yaml."""
+    import yaml
+
+    path = Path(__file__).resolve().parent.parent / "conf" / "decoding" / f"{name}.yaml"
+    if not path.is_file():
+        raise SystemExit(f"no decoding config {path}")
+    return yaml.safe_load(path.read_text())
+
+
 def word_start_errors(reference: list[tuple[str, float]], words) -> list[float]:
     """Signed start errors (hypothesis - reference) of the words the WER alignment matches."""
     import jiwer
@@ -134,7 +147,34 @@ def decode_one_by_one(transcriber, rows: list[dict]) -> list[str]:
     return texts
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_transcriber(args: argparse.Namespace):
+    """The transcriber of the command line: the checkpoint's decoding settings, or those of
+    ``--decoding`` (with its ``beam_size`` unless ``--beam-size``), and ``--lm``."""
+    from asr import Transcriber
+    from asr.vad import VadOptions
+
+    decoding = None
+    beam_size = args.beam_size
+    if args.decoding is not None:
+        decoding = decoding_config(args.decoding)
+        if beam_size is None:
+            beam_size = decoding["beam_size"]
+    vad = VadOptions()
+    if args.padding_seconds is not None:
+        vad = VadOptions(padding_seconds=args.padding_seconds)
+    return Transcriber.from_checkpoint(
+        args.model,
+        device=args.device,
+        beam_size=beam_size,
+        batch_size=args.batch_size,
+        max_segment_seconds=args.max_segment_seconds,
+        vad=vad,
+        lm=args.lm,
+        decoding=decoding,
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="checkpoint (.pt)")
     parser.add_argument("--manifest", required=True, type=Path, help="JSONL with 'words'")
@@ -144,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--beam-size", type=int, default=None, help="default: the transcriber's (4)"
     )
+    parser.add_argument(
+        "--decoding",
+        default=None,
+        help="conf/decoding/<name>.yaml over the checkpoint's decoding (e.g. joint; its "
+        "beam_size unless --beam-size)",
+    )
+    parser.add_argument("--lm", default=None, help="language model (.pt) for lm_weight > 0")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-segment-seconds", type=float, default=None)
     parser.add_argument("--padding-seconds", type=float, default=None, help="VAD context")
@@ -153,24 +200,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from asr import Transcriber
     from asr.metrics import score
-    from asr.vad import VadOptions
 
-    vad = VadOptions()
-    if args.padding_seconds is not None:
-        vad = VadOptions(padding_seconds=args.padding_seconds)
-    transcriber = Transcriber.from_checkpoint(
-        args.model,
-        device=args.device,
-        beam_size=args.beam_size,
-        batch_size=args.batch_size,
-        max_segment_seconds=args.max_segment_seconds,
-        vad=vad,
-    )
+    transcriber = build_transcriber(args)
     global GAP_NOISE_DB
     GAP_NOISE_DB = args.gap_noise_db
     rate = transcriber.sample_rate
@@ -209,7 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         "gap_seconds": args.gap_seconds,
         "gap_noise_db": args.gap_noise_db,
         "padding_seconds": transcriber.vad.padding_seconds,
+        "decoding": args.decoding,
         "beam_size": transcriber.options.beam_size,
+        "ctc_weight": transcriber.options.ctc_weight,
+        "lm_weight": transcriber.options.lm_weight,
         "segments": len(segments),
         "segment_seconds_max": round(max(segments, default=0.0), 2),
         "segment_seconds_mean": round(float(np.mean(segments)) if segments else 0.0, 2),

@@ -123,3 +123,25 @@ def test_the_long_file_benchmark_passes_a_decoding_config_to_the_search(
 
 def vars_to_argv(args) -> list[str]:
     return ["--model", args.model, "--manifest", str(args.manifest), "--decoding", args.decoding]
+
+
+def test_three_sentences_decoded_whole_stay_within_the_length_limit(model):
+    """Three of the tiny model's sentences joined into one input and decoded whole with the
+    joint config: at most ``max_length_ratio`` characters a listener frame, and a hypothesis
+    that reached the limit says so. (las_tiny, trained on single sentences, stops early on this
+    input; the demo's las_small does not: benchmarks/README.md.)"""
+    from asr.audio import load_audio
+    from asr.checkpoint import read_checkpoint, recognizer_from_payload
+
+    recognizer = recognizer_from_payload(read_checkpoint(model.checkpoint)).eval()
+    options = concat.decoding_options("joint_no_lm", beam_size=4)
+    paths = list(model.texts)[:3]
+    wave, _ = concat.join_utterances(
+        [load_audio(p, recognizer.sample_rate).numpy() for p in paths],
+        [model.texts[p] for p in paths],
+        int(0.2 * recognizer.sample_rate),
+    )
+    (hypothesis,) = concat.decode(recognizer, [wave], options, None, batch_size=1)
+    frames = hypothesis.alignment.shape[1]  # T' of the joined input
+    assert 0 < len(hypothesis.tokens) <= options.max_length_ratio * frames
+    assert hypothesis.reached_limit == (len(hypothesis.tokens) >= frames)  # CTC: one a frame

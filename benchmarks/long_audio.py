@@ -140,7 +140,9 @@ def decode_one_by_one(transcriber, rows: list[dict]) -> list[str]:
         device = transcriber.device
         for i, t in zip(
             batch,
-            recognizer.transcribe_batch(padded.to(device), lens.to(device), options),
+            recognizer.transcribe_batch(
+                padded.to(device), lens.to(device), options, transcriber.language_model
+            ),
             strict=True,
         ):
             texts[i] = t.text

@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     from asr.metrics import score
+    from asr.transcriber import has_loop
 
     transcriber = build_transcriber(args)
     global GAP_NOISE_DB
@@ -236,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         errors += word_start_errors(f["words"], r.words)
     errors = np.array(errors)
     segments = [s.end - s.start for r in results for s in r.segments]
+    # A segment still looping after the transcriber's retries, and each file's characters
+    # against its reference's (well below 1: segments stopped early or were lost).
+    loops = sum(has_loop(s.text.split()) for r in results for s in r.segments)
+    length_ratios = [
+        len(r.text) / max(1, len(" ".join(f["texts"]))) for f, r in zip(files, results, strict=True)
+    ]
 
     started = time.monotonic()
     one_by_one = decode_one_by_one(transcriber, rows)
@@ -257,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         "segments": len(segments),
         "segment_seconds_max": round(max(segments, default=0.0), 2),
         "segment_seconds_mean": round(float(np.mean(segments)) if segments else 0.0, 2),
+        "segments_with_loops": loops,
+        "hypothesis_length_ratio_min": round(min(length_ratios), 3),
         "wer_long": round(100 * long_scores.wer, 2),
         "wer_one_by_one": round(100 * short_scores.wer, 2),
         "cer_long": round(100 * long_scores.cer, 2),

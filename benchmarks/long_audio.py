@@ -14,6 +14,8 @@ Printed:
 
 - WER of the long files (each file's transcript against its utterances' texts joined) and of
   the utterances one by one;
+- segments whose text still loops after the transcriber's retries (a phrase 4 times in a row),
+  and the shortest file transcript's characters against its reference's (lost segments);
 - word start error: each hypothesis word that the WER alignment matches to a reference word,
   against the start espeak-ng reported for it (the manifest's ``words``), offset by the word's
   utterance's place in the long file: median, mean, 90th percentile and mean signed error;

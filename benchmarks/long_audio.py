@@ -1,16 +1,21 @@
 """Long recordings against the same utterances one by one: WER, word times, memory, speed.
 
     python benchmarks/long_audio.py --model exp/best.pt --manifest data/synth/test.jsonl \\
-        --max-minutes 10 [--file-minutes 10] [--gap-seconds 0.5] [--beam-size 4]
+        --max-minutes 10 [--file-minutes 10] [--gap-seconds 0.5] [--beam-size 4] \\
+        [--decoding joint --lm exp/lm/best.pt]
 
 Utterances of the manifest, in order, are written back to back with ``--gap-seconds`` of
 silence between them into long files of ``--file-minutes`` (streamed to disk, never held whole),
 until ``--max-minutes`` of audio. The long files are transcribed with :class:`asr.Transcriber`
 (segmentation, batching, word times); the same utterances are also decoded one by one, whole,
-as ``asr evaluate`` does. Printed:
+as ``asr evaluate`` does; both with the checkpoint's decoding settings, or those of
+``--decoding`` (conf/decoding/<name>.yaml: ``joint`` is CTC/attention + LM, with ``--lm``).
+Printed:
 
 - WER of the long files (each file's transcript against its utterances' texts joined) and of
   the utterances one by one;
+- segments whose text still loops after the transcriber's retries (a phrase 4 times in a row),
+  and the shortest file transcript's characters against its reference's (lost segments);
 - word start error: each hypothesis word that the WER alignment matches to a reference word,
   against the start espeak-ng reported for it (the manifest's ``words``), offset by the word's
   utterance's place in the long file: median, mean, 90th percentile and mean signed error;
@@ -95,6 +100,16 @@ def write_long_files(
     return files
 
 
+def decoding_config(name: str) -> dict:
+    """The keys of conf/decoding/<name>.yaml."""
+    import yaml
+
+    path = Path(__file__).resolve().parent.parent / "conf" / "decoding" / f"{name}.yaml"
+    if not path.is_file():
+        raise SystemExit(f"no decoding config {path}")
+    return yaml.safe_load(path.read_text())
+
+
 def word_start_errors(reference: list[tuple[str, float]], words) -> list[float]:
     """Signed start errors (hypothesis - reference) of the words the WER alignment matches."""
     import jiwer
@@ -127,14 +142,43 @@ def decode_one_by_one(transcriber, rows: list[dict]) -> list[str]:
         device = transcriber.device
         for i, t in zip(
             batch,
-            recognizer.transcribe_batch(padded.to(device), lens.to(device), options),
+            recognizer.transcribe_batch(
+                padded.to(device), lens.to(device), options, transcriber.language_model
+            ),
             strict=True,
         ):
             texts[i] = t.text
     return texts
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_transcriber(args: argparse.Namespace):
+    """The transcriber of the command line: the checkpoint's decoding settings, or those of
+    ``--decoding`` (with its ``beam_size`` unless ``--beam-size``), and ``--lm``."""
+    from asr import Transcriber
+    from asr.vad import VadOptions
+
+    decoding = None
+    beam_size = args.beam_size
+    if args.decoding is not None:
+        decoding = decoding_config(args.decoding)
+        if beam_size is None:
+            beam_size = decoding["beam_size"]
+    vad = VadOptions()
+    if args.padding_seconds is not None:
+        vad = VadOptions(padding_seconds=args.padding_seconds)
+    return Transcriber.from_checkpoint(
+        args.model,
+        device=args.device,
+        beam_size=beam_size,
+        batch_size=args.batch_size,
+        max_segment_seconds=args.max_segment_seconds,
+        vad=vad,
+        lm=args.lm,
+        decoding=decoding,
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="checkpoint (.pt)")
     parser.add_argument("--manifest", required=True, type=Path, help="JSONL with 'words'")
@@ -144,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--beam-size", type=int, default=None, help="default: the transcriber's (4)"
     )
+    parser.add_argument(
+        "--decoding",
+        default=None,
+        help="conf/decoding/<name>.yaml over the checkpoint's decoding (e.g. joint; its "
+        "beam_size unless --beam-size)",
+    )
+    parser.add_argument("--lm", default=None, help="language model (.pt) for lm_weight > 0")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-segment-seconds", type=float, default=None)
     parser.add_argument("--padding-seconds", type=float, default=None, help="VAD context")
@@ -153,24 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from asr import Transcriber
     from asr.metrics import score
-    from asr.vad import VadOptions
+    from asr.transcriber import has_loop
 
-    vad = VadOptions()
-    if args.padding_seconds is not None:
-        vad = VadOptions(padding_seconds=args.padding_seconds)
-    transcriber = Transcriber.from_checkpoint(
-        args.model,
-        device=args.device,
-        beam_size=args.beam_size,
-        batch_size=args.batch_size,
-        max_segment_seconds=args.max_segment_seconds,
-        vad=vad,
-    )
+    transcriber = build_transcriber(args)
     global GAP_NOISE_DB
     GAP_NOISE_DB = args.gap_noise_db
     rate = transcriber.sample_rate
@@ -195,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         errors += word_start_errors(f["words"], r.words)
     errors = np.array(errors)
     segments = [s.end - s.start for r in results for s in r.segments]
+    # A segment still looping after the transcriber's retries, and each file's characters
+    # against its reference's (well below 1: segments stopped early or were lost).
+    loops = sum(has_loop(s.text.split()) for r in results for s in r.segments)
+    length_ratios = [
+        len(r.text) / max(1, len(" ".join(f["texts"]))) for f, r in zip(files, results, strict=True)
+    ]
 
     started = time.monotonic()
     one_by_one = decode_one_by_one(transcriber, rows)
@@ -209,10 +259,15 @@ def main(argv: list[str] | None = None) -> int:
         "gap_seconds": args.gap_seconds,
         "gap_noise_db": args.gap_noise_db,
         "padding_seconds": transcriber.vad.padding_seconds,
+        "decoding": args.decoding,
         "beam_size": transcriber.options.beam_size,
+        "ctc_weight": transcriber.options.ctc_weight,
+        "lm_weight": transcriber.options.lm_weight,
         "segments": len(segments),
         "segment_seconds_max": round(max(segments, default=0.0), 2),
         "segment_seconds_mean": round(float(np.mean(segments)) if segments else 0.0, 2),
+        "segments_with_loops": loops,
+        "hypothesis_length_ratio_min": round(min(length_ratios), 3),
         "wer_long": round(100 * long_scores.wer, 2),
         "wer_one_by_one": round(100 * short_scores.wer, 2),
         "cer_long": round(100 * long_scores.cer, 2),

@@ -32,3 +32,22 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line(
         f"{run} examples run, {skipped} skipped, in {len(with_examples)} of {len(counts)} modules"
     )
+
+
+@pytest.fixture
+def spy_search(monkeypatch):
+    """``spy_search("beam_search")`` wraps that search of asr.recognizer; returns the list of
+    keyword arguments of each call (the search itself still runs)."""
+    import asr.recognizer
+
+    def install(name: str) -> list[dict]:
+        passed, search = [], getattr(asr.recognizer, name)
+
+        def spy(model, features, feature_lens, **options):
+            passed.append(options)
+            return search(model, features, feature_lens, **options)
+
+        monkeypatch.setattr(asr.recognizer, name, spy)
+        return passed
+
+    return install

@@ -87,11 +87,7 @@ def test_concat_benchmark_reports_each_decoding_and_gap(model, tmp_path):
     assert table[0]["wer_single"] < 10.0
 
 
-def test_the_long_file_benchmark_passes_a_decoding_config_to_the_search(
-    model, tmp_path, monkeypatch
-):
-    import asr.recognizer
-
+def test_the_long_file_benchmark_passes_a_decoding_config_to_the_search(model, spy_search):
     args = long_audio.parse_args(
         ["--model", str(model.checkpoint), "--manifest", "unused", "--decoding", "joint_no_lm"]
     )
@@ -102,14 +98,7 @@ def test_the_long_file_benchmark_passes_a_decoding_config_to_the_search(
     assert options.ctc_weight == expected["ctc_weight"] > 0
     window = expected["attention_window"]
     assert options.attention_window == (None if window is None else tuple(window))
-    passed = []
-    search = asr.recognizer.beam_search
-
-    def spy(model, features, feature_lens, **kwargs):
-        passed.append(kwargs)
-        return search(model, features, feature_lens, **kwargs)
-
-    monkeypatch.setattr(asr.recognizer, "beam_search", spy)
+    passed = spy_search("beam_search")
     transcriber.transcribe(next(iter(model.texts)))
     assert passed, "the beam search was not used"
     for kwargs in passed:

@@ -415,8 +415,7 @@ def resample_to(wave: np.ndarray, rate: int) -> np.ndarray:
     return resample(wave, RATE, rate)
 
 
-def test_the_checkpoint_decoding_settings_are_used(model, tmp_path, monkeypatch):
-    import asr.recognizer
+def test_the_checkpoint_decoding_settings_are_used(model, tmp_path, spy_search):
     from asr.recognizer import DecodingOptions
 
     payload = torch.load(model.checkpoint, weights_only=True)
@@ -431,14 +430,7 @@ def test_the_checkpoint_decoding_settings_are_used(model, tmp_path, monkeypatch)
     torch.save(payload, path)
     transcriber = Transcriber.from_checkpoint(path, device="cpu", beam_size=1)
     assert transcriber.options == DecodingOptions(1, 0.5, 1.5, 0.1, (2, 3))
-    passed = []
-    search = asr.recognizer.greedy_search
-
-    def spy(model, features, feature_lens, **options):
-        passed.append(options)
-        return search(model, features, feature_lens, **options)
-
-    monkeypatch.setattr(asr.recognizer, "greedy_search", spy)
+    passed = spy_search("greedy_search")
     transcriber.transcribe(next(iter(model.texts)))
     assert passed == [
         {"max_length_ratio": 1.5, "min_length_ratio": 0.1, "attention_window": (2, 3)}

@@ -87,3 +87,22 @@ def test_piper_voice_is_seeded_and_resampled():
         for a, c in zip(first, other, strict=True)
     )
     assert first[1].duration > 1.0  # a 5-word sentence, slowed
+
+
+def test_unseen_engine_split_is_written_beside_test(tmp_path):
+    reason = missing_message("joe")
+    if reason is not None:
+        pytest.skip(reason)
+    import json
+
+    from asr.corpora.synthetic import build_corpus
+
+    summary = build_corpus(tmp_path, size="tiny", seed=0, num_workers=1, unseen_engine="piper")
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "test_unseen_engine.jsonl").read_text().splitlines()
+    ]
+    test_texts = {json.loads(line)["text"] for line in (tmp_path / "test.jsonl").open()}
+    assert len(records) == summary["test_unseen_engine"]["utterances"] > 0
+    assert all(r["speaker"].startswith("piper-") and r["text"] in test_texts for r in records)
+    assert all((tmp_path / r["audio"]).is_file() for r in records)

@@ -19,6 +19,7 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
+from asr import acoustics
 from asr.features import hz_to_mel, mel_bin_frequencies
 from asr.masking import pad_mask
 
@@ -92,6 +93,11 @@ class WaveformAugment(nn.Module):
        real samples; padding gets no noise.
     3. Gain uniform in [-gain_db, +gain_db] dB.
 
+    Acoustic simulation (``asr.acoustics``, all off by default), each with its probability:
+    a synthetic room (RT60 and direct-to-reverberant ratio drawn from ``rt60_seconds`` and
+    ``drr_db``) after speed; another utterance of the batch as babble (``babble_snr_db``) before
+    the noise; a telephone band and mu-law codec after it; a DC offset up to ``dc_offset`` last.
+
     Drawing the speed factors moves them to the host (a sync if ``generator`` is on CUDA).
 
     >>> augment = WaveformAugment(speed_factors=(0.9,), noise_probability=0.0, gain_db=0.0)
@@ -107,8 +113,30 @@ class WaveformAugment(nn.Module):
         noise_probability: float = 0.5,
         noise_snr_db: tuple[float, float] = (10.0, 40.0),
         sample_rate: int = 16000,
+        reverb_probability: float = 0.0,
+        rt60_seconds: tuple[float, float] = (0.2, 0.8),
+        drr_db: tuple[float, float] = (-3.0, 12.0),
+        babble_probability: float = 0.0,
+        babble_snr_db: tuple[float, float] = (5.0, 25.0),
+        telephone_probability: float = 0.0,
+        dc_offset: float = 0.0,
     ) -> None:
         super().__init__()
+        for name in ("reverb_probability", "babble_probability", "telephone_probability"):
+            if not 0.0 <= locals()[name] <= 1.0:
+                raise ValueError(f"{name}={locals()[name]} must be in [0, 1]")
+        for name in ("rt60_seconds", "drr_db", "babble_snr_db"):
+            if len(locals()[name]) != 2 or locals()[name][0] > locals()[name][1]:
+                raise ValueError(f"{name}={locals()[name]} must be (low, high) with low <= high")
+        if rt60_seconds[0] <= 0 or dc_offset < 0:
+            raise ValueError("rt60_seconds must be positive and dc_offset non-negative")
+        self.reverb_probability = float(reverb_probability)
+        self.rt60_seconds = (float(rt60_seconds[0]), float(rt60_seconds[1]))
+        self.drr_db = (float(drr_db[0]), float(drr_db[1]))
+        self.babble_probability = float(babble_probability)
+        self.babble_snr_db = (float(babble_snr_db[0]), float(babble_snr_db[1]))
+        self.telephone_probability = float(telephone_probability)
+        self.dc_offset = float(dc_offset)
         if not speed_factors or any(factor <= 0 for factor in speed_factors):
             raise ValueError(f"speed_factors={speed_factors} must be positive and not empty")
         if gain_db < 0:
@@ -147,12 +175,28 @@ class WaveformAugment(nn.Module):
             raise ValueError(f"waveforms must be (B, S), got shape {tuple(waveforms.shape)}")
         if any(factor != 1.0 for factor in self.speed_factors):
             waveforms, waveform_lens = self._perturb_speed(waveforms, waveform_lens, generator)
+        lens, rate = waveform_lens, self.sample_rate
+        if self.reverb_probability > 0:
+            waveforms = acoustics.reverberate(
+                waveforms, lens, generator, self.reverb_probability, self.rt60_seconds,
+                self.drr_db, rate,
+            )  # fmt: skip
+        if self.babble_probability > 0:
+            waveforms = acoustics.add_babble(
+                waveforms, lens, generator, self.babble_probability, self.babble_snr_db
+            )
         if self.noise_probability > 0:
             waveforms = self._add_noise(waveforms, waveform_lens, generator)
+        if self.telephone_probability > 0:
+            waveforms = acoustics.telephone(
+                waveforms, lens, generator, self.telephone_probability, rate
+            )
         if self.gain_db > 0:
             batch, device = waveforms.size(0), waveforms.device
             gain_db = _uniform((batch,), -self.gain_db, self.gain_db, generator, device)
             waveforms = waveforms * (10.0 ** (gain_db / 20.0)).to(waveforms.dtype).unsqueeze(1)
+        if self.dc_offset > 0:
+            waveforms = acoustics.add_dc(waveforms, lens, generator, self.dc_offset)
         return waveforms, waveform_lens
 
     def _perturb_speed(

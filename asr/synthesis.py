@@ -233,7 +233,7 @@ class EspeakSynthesizer:
 
         audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
         waveform = audio.astype(np.float32) / 32768.0  # (S,) at 22,050 Hz
-        start, end = _speech_bounds(waveform, espeak.ESPEAK_SAMPLE_RATE)
+        start, end = speech_bounds(waveform, espeak.ESPEAK_SAMPLE_RATE)
         events = [(position, milliseconds / 1000.0) for position, _, milliseconds in word_events]
         words = _align_words(text, events, end / espeak.ESPEAK_SAMPLE_RATE)
         offset = start / espeak.ESPEAK_SAMPLE_RATE
@@ -287,7 +287,7 @@ def _remove_if_owner(directory: str, owner_pid: int) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _speech_bounds(waveform: np.ndarray, sample_rate: int) -> tuple[int, int]:
+def speech_bounds(waveform: np.ndarray, sample_rate: int) -> tuple[int, int]:
     """[start, end) of ``waveform`` (S,) keeping at most MAX_EDGE_SILENCE s around the speech."""
     loud = np.flatnonzero(np.abs(waveform) > SILENCE_THRESHOLD)
     if loud.size == 0:

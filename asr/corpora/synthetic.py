@@ -35,7 +35,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from asr.audio import save_audio
+from asr.corpora import engines as extra_engines
 from asr.corpora.sentences import generate_sentences
+from asr.errors import UserError
 from asr.synthesis import EspeakSynthesizer, Voice
 from asr.text import normalize_text
 
@@ -153,13 +155,22 @@ def build_corpus(
     seed: int = 0,
     num_workers: int = 2,
     text: str = "sentences",
+    engines: tuple[str, ...] = ("espeak",),
+    unseen_engine: str | None = None,
 ) -> dict:
     """Synthesise the corpus of ``size`` into ``out_dir`` and return its summary (corpus.json).
 
     Reuses an existing corpus built with the same parameters. ``num_workers`` processes
     synthesise in parallel (1: in this process); the result does not depend on it. ``text``
-    picks what is said: "sentences" (everyday English, the default) or "digits".
+    picks what is said: "sentences" (everyday English, the default) or "digits". ``engines``
+    adds piper voices to every split and ``unseen_engine`` writes the ``test_unseen_engine``
+    split (``asr.corpora.engines``); with the defaults the corpus is espeak-ng's alone.
     """
+    engines = tuple(engines)
+    extra_engines.check_engines(engines, unseen_engine)
+    for engine in engines:
+        if (reason := extra_engines.unavailable(engine)) is not None:
+            raise UserError(reason)
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
     if text not in TEXTS:
@@ -177,16 +188,31 @@ def build_corpus(
         "variants": variants,
         "espeak_version": synthesizer.version(),
     }
-    if text != "sentences":  # so that corpora built before this option still match
+    if text != "sentences":  # so that corpora built before these options still match
         params["text"] = text
+    if engines != ("espeak",):
+        params["engines"] = list(engines)
+    voices = voice_splits(accents, variants, SIZES[size]["settings_per_pair"], seed)
+    plan = plan_utterances(SIZES[size], voices, seed, text)
+    if "piper" in engines:
+        plan = extra_engines.add_piper(plan, seed)
     summary = _cached_summary(out_dir, params)
     if summary is not None:
         print(f"reusing corpus at {out_dir}")
-        return summary
+    else:
+        summary = _build(out_dir, params, voices, plan, num_workers, seed)
+    if unseen_engine is not None:
+        test_sentences = list(dict.fromkeys(sentence for _, sentence, _ in plan["test"]))
+        unseen = extra_engines.build_unseen_split(
+            out_dir, unseen_engine, size, seed, test_sentences
+        )
+        if unseen is not None:
+            summary = {**summary, extra_engines.UNSEEN_SPLIT: unseen}
+    return summary
 
+
+def _build(out_dir: Path, params: dict, voices: dict, plan: dict, num_workers: int, seed: int):
     started = time.perf_counter()
-    voices = voice_splits(accents, variants, SIZES[size]["settings_per_pair"], seed)
-    plan = plan_utterances(SIZES[size], voices, seed, text)
     for split in SPLITS:
         shutil.rmtree(out_dir / "wav" / split, ignore_errors=True)
         (out_dir / "wav" / split).mkdir(parents=True)
@@ -194,10 +220,16 @@ def build_corpus(
         (str(out_dir), split, utterance_id, sentence, voice)
         for split in SPLITS
         for utterance_id, sentence, voice in plan[split]
+        if isinstance(voice, Voice)
     ]
+    for split in SPLITS:  # piper's utterances, in groups that share one seeded session
+        jobs.extend(extra_engines.piper_jobs(str(out_dir), split, plan[split], seed))
     records: dict[str, list[dict]] = {split: [] for split in SPLITS}
-    for split, record in _synthesize_all(jobs, num_workers):
-        records[split].append(record)
+    for results in _synthesize_all(jobs, num_workers):
+        for split, record in results:
+            records[split].append(record)
+    for split in SPLITS:  # in plan order (ids count up), whichever engine spoke them
+        records[split].sort(key=lambda record: record["id"])
     for split in SPLITS:
         _write_jsonl(out_dir / f"{split}.jsonl", records[split])
 
@@ -226,8 +258,8 @@ def _cached_summary(out_dir: Path, params: dict) -> dict | None:
     return summary
 
 
-def _synthesize_all(jobs: list[tuple], num_workers: int) -> Iterator[tuple[str, dict]]:
-    """(split, manifest record) of every job, in job order, with a progress bar."""
+def _synthesize_all(jobs: list[tuple], num_workers: int) -> Iterator[list[tuple[str, dict]]]:
+    """(split, manifest record) pairs of every job, in job order, with a progress bar."""
     from tqdm import tqdm
 
     progress = tqdm(total=len(jobs), unit="utt", desc="synthesising", smoothing=0.1)
@@ -259,7 +291,9 @@ def _init_worker() -> None:
     EspeakSynthesizer()
 
 
-def _synthesize_job(job: tuple) -> tuple[str, dict]:
+def _synthesize_job(job: tuple) -> list[tuple[str, dict]]:
+    if len(job) == 4:  # a group of piper utterances
+        return extra_engines.synthesize_group(job)
     out_dir, split, utterance_id, sentence, voice = job
     result = EspeakSynthesizer().synthesize(sentence, voice, sample_rate=SAMPLE_RATE)
     audio = f"wav/{split}/{utterance_id}.wav"
@@ -272,7 +306,7 @@ def _synthesize_job(job: tuple) -> tuple[str, dict]:
         "speaker": voice.name,
         "words": [[word, start] for word, start in result.words],
     }
-    return split, record
+    return [(split, record)]
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> None:
@@ -329,10 +363,28 @@ def main(argv: list[str] | None = None) -> int:
         default=min(2, os.cpu_count() or 1),
         help="synthesis processes (default: 2, or 1 on a one-core machine)",
     )
-    args = parser.parse_args(argv)
-    summary = build_corpus(
-        args.out, size=args.size, seed=args.seed, num_workers=args.workers, text=args.text
+    parser.add_argument(
+        "--engines", default="espeak", help="engines of every split, e.g. espeak,piper"
     )
+    parser.add_argument(
+        "--unseen-engine",
+        default=None,
+        choices=extra_engines.ENGINES[1:],
+        help="also write test_unseen_engine spoken by this engine (skipped if not installed)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        summary = build_corpus(
+            args.out,
+            size=args.size,
+            seed=args.seed,
+            num_workers=args.workers,
+            text=args.text,
+            engines=tuple(args.engines.split(",")),
+            unseen_engine=args.unseen_engine,
+        )
+    except (UserError, ValueError) as error:
+        parser.exit(2, f"error: {error}\n")
     print(_format_summary(summary))
     return 0
 
@@ -348,6 +400,11 @@ def _format_summary(summary: dict) -> str:
         f"vocabulary {summary['vocabulary_size']} words, test OOV rate "
         f"{100 * summary['test_oov_rate']:.1f}%, built in {summary['build_seconds']} s"
     )
+    if (unseen := summary.get(extra_engines.UNSEEN_SPLIT)) is not None:
+        lines.append(
+            f"{extra_engines.UNSEEN_SPLIT}: {unseen['utterances']} utterances, "
+            f"{unseen['hours']:.2f} h, engine {unseen['params']['engine']}"
+        )
     return "\n".join(lines)
 
 

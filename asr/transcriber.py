@@ -58,6 +58,12 @@ MAX_RETRY_DEPTH = 2
 # Measured on CPU (docs/transcribe.md): 4 beams cut las_tiny's test WER from 28.8% to 25.6% for
 # 1.5x its greedy decoding time (as for las_small); 10 beams add nothing more at 2.5x or more.
 DEFAULT_BEAM_SIZE = 4
+# A file whose average token confidence falls below this is said to look unlike the training
+# data. Measured with the demo checkpoint (2026-12-02, beam 4): 40 test files of its own
+# espeak-ng voices averaged 0.64-0.87 (median 0.77); the same 40 sentences spoken by a neural
+# voice it never heard (piper, en_US-joe-medium) 0.53-0.65 (median 0.58), 37 of them below 0.63
+# and each transcript mostly wrong (WER above 90% on that voice).
+LOW_CONFIDENCE = 0.63
 
 OnSegment = Callable[[str, Segment, Tensor], None]
 
@@ -96,6 +102,9 @@ class Transcriber:
         language_model: the LM that ``decoding.lm_weight`` and ``lm_rescore_weight`` use, on
             the recognizer's device, with its vocabulary
             (:meth:`asr.recognizer.Recognizer.check_language_model`).
+        low_confidence: a file whose average confidence is below this gets a warning that the
+            model may not fit its audio (None: never). The default is measured on the demo
+            model (``LOW_CONFIDENCE``); another model's confidences may sit elsewhere.
     """
 
     def __init__(
@@ -106,6 +115,7 @@ class Transcriber:
         vad: VadOptions | None = None,
         decoding: DecodingOptions | None = None,
         language_model: CharLSTMLM | None = None,
+        low_confidence: float | None = LOW_CONFIDENCE,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -119,6 +129,7 @@ class Transcriber:
         self.language_model = language_model
         recognizer.check_options(self.options, language_model)
         self.batch_size = batch_size
+        self.low_confidence = low_confidence
         self.vad = vad or VadOptions()
         filterbank = recognizer.filterbank
         self.sample_rate = recognizer.sample_rate
@@ -140,6 +151,7 @@ class Transcriber:
         vad: VadOptions | None = None,
         lm: str | os.PathLike | None = None,
         decoding: Mapping | None = None,
+        low_confidence: float | None = LOW_CONFIDENCE,
     ) -> Transcriber:
         """Load a checkpoint (see :mod:`asr.checkpoint`) onto ``device`` (default: CUDA if any).
 
@@ -174,7 +186,7 @@ class Transcriber:
             trained_max = (config.get("data") or {}).get("max_duration") or 20.0
             max_segment_seconds = min(20.0, float(trained_max))
         vad = VadOptions(**{**asdict(vad), "max_segment_seconds": max_segment_seconds})
-        return cls(recognizer, beam_size, batch_size, vad, decoding, language_model)
+        return cls(recognizer, beam_size, batch_size, vad, decoding, language_model, low_confidence)
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -274,7 +286,7 @@ class Transcriber:
         while pool:
             self._decode_some(pool, states, on_segment)
         for state in states:
-            yield _finish(state)
+            yield _finish(state, self.low_confidence)
 
     def _decode_some(
         self, pool: list[_Piece], states: list[_FileState], on_segment: OnSegment | None
@@ -318,12 +330,21 @@ class Transcriber:
         return seconds >= 4.0 and len(hypothesis.text) < 2.0 * seconds
 
 
-def _finish(state: _FileState) -> Transcription:
+def _finish(state: _FileState, low_confidence: float | None) -> Transcription:
     if state.error is not None:
         return Transcription(state.name, error=state.error, warnings=state.warnings)
     segments = sorted(state.segments, key=lambda s: s.start)
     text = " ".join(s.text for s in segments if s.text)
-    return Transcription(state.name, text, segments, state.duration, warnings=state.warnings)
+    result = Transcription(state.name, text, segments, state.duration, warnings=state.warnings)
+    confidence = result.confidence
+    if low_confidence is not None and confidence is not None and confidence < low_confidence:
+        # Not silent garbage: a voice, room or microphone far from the training data gives
+        # uniformly unsure tokens, and its transcript is then mostly wrong.
+        result.warnings.append(
+            f"{state.name}: average confidence {confidence:.2f} is below {low_confidence:.2f}: "
+            "this audio looks unlike the model's training data; the transcript may be wrong"
+        )
+    return result
 
 
 def has_loop(words: Sequence[str], repeats: int = 4, longest: int = 4) -> bool:

@@ -435,3 +435,33 @@ def test_the_checkpoint_decoding_settings_are_used(model, tmp_path, spy_search):
     assert passed == [
         {"max_length_ratio": 1.5, "min_length_ratio": 0.1, "attention_window": (2, 3)}
     ]
+
+
+def test_a_low_average_confidence_is_warned_about_and_a_confident_file_is_not(model, tmp_path):
+    path, text = next(iter(model.texts.items()))
+    quiet = Transcriber.from_checkpoint(model.checkpoint, device="cpu", beam_size=1)
+    confidence = quiet.transcribe(path).confidence
+    # The thresholds sit on either side of this file's own confidence: the rule, not the model.
+    below = Transcriber.from_checkpoint(
+        model.checkpoint, device="cpu", beam_size=1, low_confidence=confidence - 0.01
+    ).transcribe(path)
+    above = Transcriber.from_checkpoint(
+        model.checkpoint, device="cpu", beam_size=1, low_confidence=confidence + 0.01
+    ).transcribe(path)
+    never = Transcriber.from_checkpoint(
+        model.checkpoint, device="cpu", beam_size=1, low_confidence=None
+    ).transcribe(path)
+    assert below.text == above.text == text
+    assert not any("confidence" in w for w in below.warnings + never.warnings)
+    (warning,) = [w for w in above.warnings if "confidence" in w]
+    assert str(path) in warning and "unlike the model's training data" in warning
+
+
+def test_the_cli_prints_the_low_confidence_warning_in_one_line(model, capsys):
+    from asr.cli import main
+
+    path, _ = next(iter(model.texts.items()))
+    assert main(["transcribe", "--model", str(model.checkpoint), "--beam-size", "1",
+                 "--no-progress", "--low-confidence", "0.999", str(path)]) == 0  # fmt: skip
+    lines = [line for line in capsys.readouterr().err.splitlines() if "confidence" in line]
+    assert len(lines) == 1 and lines[0].startswith("asr: warning: ")

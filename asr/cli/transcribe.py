@@ -58,6 +58,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=16, help="segments decoded together")
     p.add_argument(
+        "--low-confidence",
+        type=float,
+        default=None,
+        help="warn when a file's average confidence is below this: the model may not fit the "
+        "audio (default: asr.transcriber.LOW_CONFIDENCE, 0.63, measured on the demo model; "
+        "0 never warns)",
+    )
+    p.add_argument(
         "--max-segment-seconds",
         type=float,
         default=None,
@@ -75,7 +83,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from asr.subtitles import FORMATS, SUFFIXES, render
-    from asr.transcriber import Transcriber
+    from asr.transcriber import LOW_CONFIDENCE, Transcriber
 
     formats = list(dict.fromkeys(f.strip() for f in args.format.split(",") if f.strip()))
     unknown = [f for f in formats if f not in FORMATS]
@@ -120,6 +128,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         max_segment_seconds=args.max_segment_seconds,
         lm=args.lm,
         decoding=decoding,
+        low_confidence=LOW_CONFIDENCE
+        if args.low_confidence is None
+        else args.low_confidence or None,
     )
     options = transcriber.options
     if args.lm is not None and not options.uses_language_model:

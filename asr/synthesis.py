@@ -294,3 +294,15 @@ def speech_bounds(waveform: np.ndarray, sample_rate: int) -> tuple[int, int]:
         return 0, waveform.shape[0]
     margin = int(MAX_EDGE_SILENCE * sample_rate)
     return max(0, int(loud[0]) - margin), min(waveform.shape[0], int(loud[-1]) + 1 + margin)
+
+
+def letter_share_word_starts(text: str, duration: float) -> list[tuple[str, float]]:
+    """Each word of ``normalize_text(text)`` with a start spread by its share of the letters:
+    the estimate for engines that report no word timing (piper, flite)."""
+    words = normalize_text(text).split()
+    total = sum(len(word) + 1 for word in words) or 1
+    starts, position = [], 0
+    for word in words:
+        starts.append((word, round(duration * position / total, 3)))
+        position += len(word) + 1
+    return starts

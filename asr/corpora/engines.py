@@ -1,16 +1,18 @@
 """Speech engines beyond espeak-ng in the synthetic corpus, and the unseen-engine test split.
 
 espeak-ng is formant synthesis: a model trained on it alone fails on other voices (issue 15:
-94% WER on three other synthesizers). Two uses of a neural engine (``asr.piper``), both
-deterministic from the corpus seed and both off unless asked for:
+94% WER on three other synthesizers). Two more engines, a neural one (piper, ``asr.piper``) and
+a concatenative/parametric one (CMU flite, ``asr.flite``), used two ways, both deterministic
+from the corpus seed and both off unless asked for:
 
-- ``engines=("espeak", "piper")``: piper renderings (:class:`asr.piper.NeuralVoice`) speak
-  ``PIPER_SHARE`` of every split's utterances; the rest of the plan is untouched.
-- ``unseen_engine="piper"``: ``test_unseen_engine.jsonl`` and ``wav/test_unseen_engine/`` beside
-  the test split: the test split's first sentences spoken by an engine that training never heard
-  (leave-one-engine-out), so that ``asr evaluate splits=[test,test_unseen_engine]`` shows how
-  much of the error is the engine. Its own ``test_unseen_engine.json`` caches it, so adding it
-  never rebuilds the rest of the corpus.
+- ``engines=("espeak", "piper", "flite")`` (any with espeak): each extra engine speaks
+  ``EXTRA_SHARE`` of every split's utterances, a disjoint seeded choice per engine (piper's
+  first, so adding flite leaves piper's share as it was); the rest of the plan is untouched.
+- ``unseen_engine="flite"`` (or ``"piper"``): ``test_unseen_engine.jsonl`` and
+  ``wav/test_unseen_engine/`` beside the test split: the test split's first sentences spoken by
+  an engine that training never heard (leave-one-engine-out), so that ``asr evaluate
+  splits=[test,test_unseen_engine]`` shows how much of the error is the engine. Its own
+  ``test_unseen_engine.json`` caches it, so adding it never rebuilds the rest of the corpus.
 
 Piper's network draws its noise from a per-session generator (see ``asr.piper``), so its
 utterances are spoken in groups of ``PIPER_GROUP`` in plan order, each group in a fresh session
@@ -25,13 +27,15 @@ import shutil
 import zlib
 from pathlib import Path
 
+from asr import flite
 from asr.audio import save_audio
+from asr.flite import FliteSynthesizer, FliteVoice
 from asr.piper import NeuralVoice, PiperSynthesizer, missing_message
 from asr.text import normalize_text
 
-ENGINES = ("espeak", "piper")
+ENGINES = ("espeak", "piper", "flite")
 UNSEEN_SPLIT = "test_unseen_engine"
-PIPER_SHARE = 0.25  # of each split's utterances, when piper is a training engine
+EXTRA_SHARE = 0.25  # of each split's utterances, per extra training engine
 PIPER_GROUP = 16  # utterances a piper session speaks (a session costs about two utterances)
 UNSEEN_SIZES = {"tiny": 10, "small": 200, "medium": 400, "large": 1000}
 
@@ -41,6 +45,11 @@ LENGTH_SCALES = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2)
 NOISE_SCALES = (0.4, 0.5, 0.6, 0.667, 0.75, 0.85)
 NOISE_WS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 SPEEDS = (0.9, 0.93, 0.96, 1.0, 1.04, 1.07, 1.1)
+
+# Renderings of flite's voices: tempo, and a pitch contour around each voice's own register.
+DURATION_STRETCHES = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2)
+F0_MEANS = {"slt": (150, 165, 180, 195, 210), "default": (85, 95, 105, 115, 125, 135)}
+F0_STDDEVS = (10, 15, 20, 25, 30)
 
 
 def check_engines(engines: tuple[str, ...], unseen_engine: str | None) -> None:
@@ -57,7 +66,29 @@ def check_engines(engines: tuple[str, ...], unseen_engine: str | None) -> None:
 
 def unavailable(engine: str) -> str | None:
     """One line saying why ``engine`` cannot speak here, or None."""
-    return missing_message("joe") if engine == "piper" else None
+    if engine == "piper":
+        return missing_message("joe")
+    if engine == "flite":
+        return flite.missing_message()
+    return None
+
+
+def found_line() -> str:
+    """One line naming the engines that can speak here and what the others need."""
+    found = [engine for engine in ENGINES if unavailable(engine) is None]
+    missing = [f"{engine} ({unavailable(engine)})" for engine in ENGINES if engine not in found]
+    return f"engines found: {', '.join(found)}" + (
+        f"; not found: {'; '.join(missing)}" if missing else ""
+    )
+
+
+def pick_unseen(engines: tuple[str, ...]) -> str | None:
+    """The unseen engine for ``--unseen-engine auto``: flite, else piper, if installed and not
+    a training engine; None when neither can be."""
+    for engine in ("flite", "piper"):
+        if engine not in engines and unavailable(engine) is None:
+            return engine
+    return None
 
 
 def draw_neural_voice(rng: random.Random) -> NeuralVoice:
@@ -70,17 +101,65 @@ def draw_neural_voice(rng: random.Random) -> NeuralVoice:
     )
 
 
-def add_piper(plan: dict[str, list[tuple]], seed: int) -> dict[str, list[tuple]]:
-    """``plan`` with a seeded ``PIPER_SHARE`` of each split's utterances re-voiced by piper."""
-    rng = random.Random(f"piper-{seed}")
-    revoiced = {}
-    for split, utterances in plan.items():
-        chosen = set(rng.sample(range(len(utterances)), round(PIPER_SHARE * len(utterances))))
-        revoiced[split] = [
-            (uid, sentence, draw_neural_voice(rng) if i in chosen else voice)
-            for i, (uid, sentence, voice) in enumerate(utterances)
-        ]
-    return revoiced
+def draw_flite_voice(rng: random.Random) -> FliteVoice:
+    voice = rng.choice(flite.VOICES)
+    return FliteVoice(
+        voice,
+        duration_stretch=rng.choice(DURATION_STRETCHES),
+        f0_mean=rng.choice(F0_MEANS.get(voice, F0_MEANS["default"])),
+        f0_stddev=rng.choice(F0_STDDEVS),
+    )
+
+
+DRAWS = {"piper": draw_neural_voice, "flite": draw_flite_voice}
+
+
+def add_engines(
+    plan: dict[str, list[tuple]], engines: tuple[str, ...], seed: int
+) -> dict[str, list[tuple]]:
+    """``plan`` with ``EXTRA_SHARE`` of each split's espeak utterances re-voiced by each extra
+    engine of ``engines``, in ``ENGINES`` order, each engine from its own seeded generator."""
+    for engine in ENGINES[1:]:
+        if engine not in engines:
+            continue
+        rng = random.Random(f"{engine}-{seed}")
+        revoiced = {}
+        for split, utterances in plan.items():
+            count = round(EXTRA_SHARE * len(utterances))
+            if engine == "piper":  # drawn as before flite existed, so piper corpora still match
+                chosen = set(rng.sample(range(len(utterances)), count))
+            else:
+                free = [i for i, u in enumerate(utterances) if not _extra_voice(u[2])]
+                chosen = set(rng.sample(free, min(count, len(free))))
+            revoiced[split] = [
+                (uid, sentence, DRAWS[engine](rng) if i in chosen else voice)
+                for i, (uid, sentence, voice) in enumerate(utterances)
+            ]
+        plan = revoiced
+    return plan
+
+
+def _extra_voice(voice) -> bool:
+    return isinstance(voice, (NeuralVoice, FliteVoice))
+
+
+def synthesize_flite(out_dir: str, split: str, utterance_id: str, sentence: str, voice):
+    """Speak one flite utterance and write its file; its (split, manifest record)."""
+    result = FliteSynthesizer().synthesize(sentence, voice, sample_rate=16000)
+    return [(split, _record(out_dir, split, utterance_id, sentence, voice.name, result))]
+
+
+def _record(out_dir: str, split: str, utterance_id: str, sentence: str, speaker: str, result):
+    audio = f"wav/{split}/{utterance_id}.wav"
+    save_audio(Path(out_dir) / audio, result.waveform, result.sample_rate)
+    return {
+        "id": utterance_id,
+        "audio": audio,
+        "duration": round(result.waveform.shape[0] / result.sample_rate, 5),
+        "text": normalize_text(sentence),
+        "speaker": speaker,
+        "words": [[word, start] for word, start in result.words],
+    }
 
 
 def piper_jobs(out_dir: str, split: str, utterances: list[tuple], seed: int) -> list[tuple]:
@@ -102,20 +181,10 @@ def synthesize_group(job: tuple) -> list[tuple[str, dict]]:
     results = PiperSynthesizer(voices[0].model).synthesize_many(
         sentences, voices, seed=group_seed, sample_rate=sample_rate
     )
-    records = []
-    for (utterance_id, sentence, voice), result in zip(utterances, results, strict=True):
-        audio = f"wav/{split}/{utterance_id}.wav"
-        save_audio(Path(out_dir) / audio, result.waveform, sample_rate)
-        record = {
-            "id": utterance_id,
-            "audio": audio,
-            "duration": round(result.waveform.shape[0] / sample_rate, 5),
-            "text": normalize_text(sentence),
-            "speaker": voice.name,
-            "words": [[word, start] for word, start in result.words],
-        }
-        records.append((split, record))
-    return records
+    return [
+        (split, _record(out_dir, split, utterance_id, sentence, voice.name, result))
+        for (utterance_id, sentence, voice), result in zip(utterances, results, strict=True)
+    ]
 
 
 def build_unseen_split(
@@ -138,14 +207,20 @@ def build_unseen_split(
         pass
     rng = random.Random(f"unseen-{engine}-{seed}")
     utterances = [
-        (f"{UNSEEN_SPLIT}-{i:06d}", sentence, draw_neural_voice(rng))
+        (f"{UNSEEN_SPLIT}-{i:06d}", sentence, DRAWS[engine](rng))
         for i, sentence in enumerate(test_sentences[:count])
     ]
     shutil.rmtree(out_dir / "wav" / UNSEEN_SPLIT, ignore_errors=True)
     (out_dir / "wav" / UNSEEN_SPLIT).mkdir(parents=True)
     records = []
-    for job in piper_jobs(str(out_dir), UNSEEN_SPLIT, utterances, seed):
-        records.extend(record for _, record in synthesize_group(job))
+    if engine == "piper":
+        for job in piper_jobs(str(out_dir), UNSEEN_SPLIT, utterances, seed):
+            records.extend(record for _, record in synthesize_group(job))
+    else:
+        for utterance in utterances:
+            records.extend(
+                record for _, record in synthesize_flite(str(out_dir), UNSEEN_SPLIT, *utterance)
+            )
     temporary = out_dir / f"{UNSEEN_SPLIT}.jsonl.tmp"
     temporary.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     temporary.replace(out_dir / f"{UNSEEN_SPLIT}.jsonl")

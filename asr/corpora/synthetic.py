@@ -38,6 +38,7 @@ from asr.audio import save_audio
 from asr.corpora import engines as extra_engines
 from asr.corpora.sentences import generate_sentences
 from asr.errors import UserError
+from asr.flite import FliteVoice
 from asr.synthesis import EspeakSynthesizer, Voice
 from asr.text import normalize_text
 
@@ -163,8 +164,9 @@ def build_corpus(
     Reuses an existing corpus built with the same parameters. ``num_workers`` processes
     synthesise in parallel (1: in this process); the result does not depend on it. ``text``
     picks what is said: "sentences" (everyday English, the default) or "digits". ``engines``
-    adds piper voices to every split and ``unseen_engine`` writes the ``test_unseen_engine``
-    split (``asr.corpora.engines``); with the defaults the corpus is espeak-ng's alone.
+    adds piper or flite voices to every split and ``unseen_engine`` writes the
+    ``test_unseen_engine`` split (``asr.corpora.engines``); with the defaults the corpus is
+    espeak-ng's alone.
     """
     engines = tuple(engines)
     extra_engines.check_engines(engines, unseen_engine)
@@ -194,8 +196,7 @@ def build_corpus(
         params["engines"] = list(engines)
     voices = voice_splits(accents, variants, SIZES[size]["settings_per_pair"], seed)
     plan = plan_utterances(SIZES[size], voices, seed, text)
-    if "piper" in engines:
-        plan = extra_engines.add_piper(plan, seed)
+    plan = extra_engines.add_engines(plan, engines, seed)
     summary = _cached_summary(out_dir, params)
     if summary is not None:
         print(f"reusing corpus at {out_dir}")
@@ -216,11 +217,11 @@ def _build(out_dir: Path, params: dict, voices: dict, plan: dict, num_workers: i
     for split in SPLITS:
         shutil.rmtree(out_dir / "wav" / split, ignore_errors=True)
         (out_dir / "wav" / split).mkdir(parents=True)
-    jobs = [
+    jobs = [  # espeak's and flite's utterances, one a job
         (str(out_dir), split, utterance_id, sentence, voice)
         for split in SPLITS
         for utterance_id, sentence, voice in plan[split]
-        if isinstance(voice, Voice)
+        if isinstance(voice, (Voice, FliteVoice))
     ]
     for split in SPLITS:  # piper's utterances, in groups that share one seeded session
         jobs.extend(extra_engines.piper_jobs(str(out_dir), split, plan[split], seed))
@@ -295,6 +296,8 @@ def _synthesize_job(job: tuple) -> list[tuple[str, dict]]:
     if len(job) == 4:  # a group of piper utterances
         return extra_engines.synthesize_group(job)
     out_dir, split, utterance_id, sentence, voice = job
+    if isinstance(voice, FliteVoice):
+        return extra_engines.synthesize_flite(*job)
     result = EspeakSynthesizer().synthesize(sentence, voice, sample_rate=SAMPLE_RATE)
     audio = f"wav/{split}/{utterance_id}.wav"
     save_audio(Path(out_dir) / audio, result.waveform, SAMPLE_RATE)
@@ -364,15 +367,22 @@ def main(argv: list[str] | None = None) -> int:
         help="synthesis processes (default: 2, or 1 on a one-core machine)",
     )
     parser.add_argument(
-        "--engines", default="espeak", help="engines of every split, e.g. espeak,piper"
+        "--engines", default="espeak", help="engines of every split, e.g. espeak,piper,flite"
     )
     parser.add_argument(
         "--unseen-engine",
         default=None,
-        choices=extra_engines.ENGINES[1:],
-        help="also write test_unseen_engine spoken by this engine (skipped if not installed)",
+        choices=[*extra_engines.ENGINES[1:], "auto", "none"],
+        help="also write test_unseen_engine spoken by this engine (skipped if not installed); "
+        "auto: the first installed engine of flite, piper that training does not use",
     )
     args = parser.parse_args(argv)
+    engines = tuple(args.engines.split(","))
+    unseen_engine = None if args.unseen_engine == "none" else args.unseen_engine
+    print(extra_engines.found_line())
+    if unseen_engine == "auto":
+        unseen_engine = extra_engines.pick_unseen(engines)
+        print(f"unseen engine: {unseen_engine or 'none available'}")
     try:
         summary = build_corpus(
             args.out,
@@ -380,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             num_workers=args.workers,
             text=args.text,
-            engines=tuple(args.engines.split(",")),
-            unseen_engine=args.unseen_engine,
+            engines=engines,
+            unseen_engine=unseen_engine,
         )
     except (UserError, ValueError) as error:
         parser.exit(2, f"error: {error}\n")

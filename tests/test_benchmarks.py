@@ -88,3 +88,23 @@ def test_a_missing_peer_is_listed_as_skipped(monkeypatch, capsys):
     results = peers.main([*TOY, "--systems", "las-asr,speechbrain", "--phases", "greedy"])
     assert "speechbrain" in results["skipped"]
     assert "| speechbrain | not installed" in capsys.readouterr().out
+
+
+def test_augment_benchmark_times_every_preset_side_by_side(tmp_path, capsys):
+    from benchmarks import augment
+
+    argv = ["--augments", "none,acoustic", "--model", "las_tiny", "--rounds", "1"]
+    argv += ["--batch-size", "2", "--min-frames", "50", "--max-frames", "80", "--threads", "1"]
+    results = augment.main([*argv, "--json", str(tmp_path / "a.json")])
+    assert set(results["audio_seconds_per_second"]) == {"none", "acoustic"}
+    assert all(rate > 0 for rate in results["audio_seconds_per_second"].values())
+    table = capsys.readouterr().out
+    assert "| acoustic |" in table and "| none | " in table
+    assert json.loads((tmp_path / "a.json").read_text())["audio_seconds_per_second"]
+
+
+def test_augment_benchmark_names_an_unknown_preset():
+    from benchmarks import augment
+
+    with pytest.raises(SystemExit, match="choose from"):
+        augment.load_augment("nonesuch")

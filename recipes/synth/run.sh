@@ -5,7 +5,11 @@
 # Environment: SIZE (tiny|small|medium|large, default small), MODEL (default las_small),
 # ATTENTION (a conf/attention name, default location), SEED (default 0), WORKERS (synthesis
 # processes, default 2), LM_MODEL (a conf/language_model name, default char_lstm_small),
-# CTC_WEIGHT, LM_WEIGHT, LENGTH_BONUS (the joint search's λ, β and length bonus).
+# CTC_WEIGHT, LM_WEIGHT, LENGTH_BONUS (the joint search's λ, β and length bonus), ENGINES (the
+# corpus's engines, default espeak; e.g. espeak,piper), UNSEEN_ENGINE (the engine of the
+# test_unseen_engine split: auto picks flite, else piper, when installed and not training;
+# none: no such split), AUGMENT (a conf/augment name, default default; acoustic adds rooms,
+# babble, telephone and DC).
 # The runs go to exp/synth_<size>_<model>_<attention> and exp/lm_synth_<size>_<lm_model>.
 # Each stage is cached: rerunning reuses the corpus and continues training from the last save.
 set -euo pipefail
@@ -21,16 +25,26 @@ LM_MODEL=${LM_MODEL:-char_lstm_small}
 CTC_WEIGHT=${CTC_WEIGHT:-0.3}
 LM_WEIGHT=${LM_WEIGHT:-0.4}
 LENGTH_BONUS=${LENGTH_BONUS:-0.0}
-CORPUS=data/synth_${SIZE}_seed${SEED}
-EXP=exp/synth_${SIZE}_${MODEL}_${ATTENTION}
+ENGINES=${ENGINES:-espeak}
+UNSEEN_ENGINE=${UNSEEN_ENGINE:-auto}
+AUGMENT=${AUGMENT:-default}
+# Corpora and runs with other engines or augmentation get their own folders.
+SUFFIX=$([ "$ENGINES" = espeak ] || echo "_${ENGINES//,/_}")
+CORPUS=data/synth_${SIZE}_seed${SEED}${SUFFIX}
+EXP=exp/synth_${SIZE}_${MODEL}_${ATTENTION}${SUFFIX}$([ "$AUGMENT" = default ] || echo "_$AUGMENT")
 LM_EXP=exp/lm_synth_${SIZE}_${LM_MODEL}
 
 echo "== stage 1: corpus ($CORPUS)"
-python recipes/synth/prepare.py --out "$CORPUS" --size "$SIZE" --seed "$SEED" --workers "${WORKERS:-2}"
+python recipes/synth/prepare.py --out "$CORPUS" --size "$SIZE" --seed "$SEED" --workers "${WORKERS:-2}" \
+    --engines "$ENGINES" --unseen-engine "$UNSEEN_ENGINE"
+SPLITS=dev,test
+if [ -f "$CORPUS/test_unseen_engine.jsonl" ] && [ "$UNSEEN_ENGINE" != none ]; then
+    SPLITS=dev,test,test_unseen_engine  # voices of an engine training never heard
+fi
 
 echo "== stage 2: training ($EXP)"
 asr train data.corpus_dir="$CORPUS" model="$MODEL" attention="$ATTENTION" seed="$SEED" \
-    hydra.run.dir="$EXP" trainer.resume=true "$@"
+    augment="$AUGMENT" hydra.run.dir="$EXP" trainer.resume=true "$@"
 
 echo "== stage 3: language model on the training transcripts ($LM_EXP)"
 # The training split's text only (text.train defaults to data.train_manifest); dev perplexity
@@ -38,10 +52,10 @@ echo "== stage 3: language model on the training transcripts ($LM_EXP)"
 asr train-lm data.corpus_dir="$CORPUS" language_model="$LM_MODEL" seed="$SEED" \
     hydra.run.dir="$LM_EXP" trainer.resume=true
 
-echo "== stage 4: decoding and scoring dev and test three ways"
+echo "== stage 4: decoding and scoring $SPLITS three ways"
 # Beam search (10 beams): measured on dev with a las_small checkpoint, WER 18.2% against
 # 26.4% greedy, for 3x greedy's decoding time (RTF 0.008 against 0.0025 on 2 cores).
-EVAL=(asr evaluate checkpoint="$EXP/best.pt" data.corpus_dir="$CORPUS" 'splits=[dev,test]'
+EVAL=(asr evaluate checkpoint="$EXP/best.pt" data.corpus_dir="$CORPUS" "splits=[$SPLITS]"
     decoding=beam)
 "${EVAL[@]}" decoding.ctc_weight=0.0 decoding.lm_weight=0.0 out_dir="$EXP/eval_beam"
 "${EVAL[@]}" decoding.ctc_weight="$CTC_WEIGHT" decoding.lm_weight=0.0 \

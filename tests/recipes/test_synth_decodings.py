@@ -118,6 +118,8 @@ def run_with_fake_asr(tmp_path, script, args=(), env=()):
     # `python recipes/synth/prepare.py` makes an empty corpus; any other python is the real one.
     (bin_dir / "python").write_text(
         f'#!/usr/bin/env bash\nif [ "$1" = recipes/synth/prepare.py ]; then mkdir -p "$3"; '
+        f'echo "$@" > "$3/prepare_args"; '
+        f'if [ -n "$FAKE_UNSEEN" ]; then touch "$3/test_unseen_engine.jsonl"; fi; '
         f'exit 0; fi\nexec {shlex.quote(sys.executable)} "$@"\n'
     )
     for tool in bin_dir.iterdir():
@@ -178,6 +180,22 @@ def test_run_sh_trains_the_lm_on_train_text_and_decodes_three_ways(tmp_path):
     for call in calls:
         compose_call(call)  # every key the recipe passes exists (the joint ones once they land)
     assert "| split | attention WER / CER | +CTC WER / CER | +CTC+LM WER / CER |" in done.stdout
+
+
+def test_run_sh_with_other_engines_trains_apart_and_scores_the_unseen_split(tmp_path):
+    env = {"SIZE": "tiny", "ENGINES": "espeak,piper", "AUGMENT": "acoustic", "FAKE_UNSEEN": "1"}
+    done, calls = run_with_fake_asr(tmp_path, "run.sh", env=env)
+    assert done.returncode == 0, done.stderr
+    corpus = "data/synth_tiny_seed0_espeak_piper"
+    prepare = (tmp_path / "repo" / corpus / "prepare_args").read_text().split()
+    assert prepare[prepare.index("--engines") + 1] == "espeak,piper"
+    assert prepare[prepare.index("--unseen-engine") + 1] == "auto"
+    train = dict(a.split("=", 1) for a in overrides(calls[0]))
+    assert train["augment"] == "acoustic" and train["data.corpus_dir"] == corpus
+    assert train["hydra.run.dir"] == "exp/synth_tiny_las_small_location_espeak_piper_acoustic"
+    evaluations = [dict(a.split("=", 1) for a in overrides(c)) for c in calls[2:]]
+    assert all(e["splits"] == "[dev,test,test_unseen_engine]" for e in evaluations)
+    compose_call(calls[0])
 
 
 def test_the_sweep_scores_dev_only_over_the_grid(tmp_path):

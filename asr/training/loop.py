@@ -3,10 +3,11 @@
 Each epoch: length-bucketed batches (at most ``data.max_batch_seconds`` of padded audio) →
 waveform augmentation → log-mel → normalisation → SpecAugment → LAS loss (attention
 cross-entropy + optional CTC) → Adam with warm-up and cosine decay (asr.schedule), one
-optimizer step every ``trainer.accumulate_batches`` batches. After each epoch the dev split is
-decoded and scored (asr.training.dev), an attention-alignment figure is drawn, TensorBoard
-scalars are written and the checkpoints saved (asr.training.state). ``last.pt`` is also
-refreshed every ``trainer.checkpoint_minutes`` inside an epoch.
+optimizer step every ``trainer.accumulate_batches`` batches (asr.training.update: accumulation,
+clipping, and the updates skipped for a non-finite loss or an out-of-memory batch). After each
+epoch the dev split is decoded and scored (asr.training.dev), an attention-alignment figure is
+drawn, TensorBoard scalars are written and the checkpoints saved (asr.training.state).
+``last.pt`` is also refreshed every ``trainer.checkpoint_minutes`` inside an epoch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import math
 import os
 import random
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -44,8 +44,6 @@ from asr.training.preemption import PreemptionFlag, resume_command
 from asr.training.random_state import capture, restore
 from asr.training.run_info import write_run_info
 from asr.training.state import (
-    NON_FINITE,
-    OUT_OF_MEMORY,
     Progress,
     clear_resume_files,
     newest_complete,
@@ -54,6 +52,7 @@ from asr.training.state import (
     save_resumable,
     training_payload,
 )
+from asr.training.update import Updater
 
 log = logging.getLogger("asr.train")
 
@@ -147,6 +146,19 @@ class Trainer:
             self.train_model = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if cuda else None
             )
+        self.updater = Updater(
+            self.model,
+            self.train_model,
+            self.optimizer,
+            self.scaler,
+            self.scheduler,
+            self.progress,
+            self.context,
+            self.amp_dtype,
+            accumulate_batches=trainer.accumulate_batches,
+            max_grad_norm=cfg.optim.max_grad_norm,
+            max_bad_steps=trainer.max_bad_steps,
+        )
         if rank and self.resumed_random is None:  # each rank its own dropout masks
             torch.manual_seed(cfg.seed * 1_000_003 + rank)
         if self.is_main:
@@ -250,7 +262,7 @@ class Trainer:
         self.last_save, wall_started = time.monotonic(), time.monotonic()
         audio_seconds, throughput, loss_value = 0.0, 0.0, math.nan
         pending, stopped = 0, False  # pending: batches whose gradients wait for a step
-        self.group_fault: str | None = None  # why the pending gradients cannot be used
+        self.updater.group_fault = None  # no pending gradients yet, so nothing wrong with them
         bar = tqdm(
             self.data.loader,
             desc=f"epoch {epoch + 1}/{trainer.max_epochs}",
@@ -333,9 +345,18 @@ class Trainer:
         or None for a batch that ran out of memory (skipped, with its group's update).
 
         ``sync=False`` (a batch inside an accumulation group) keeps DDP from averaging the
-        gradients across ranks until the group's last batch.
+        gradients across ranks until the group's last batch (asr.training.update).
         """
         batch = batch.to(self.device)
+        features, feature_lens = self.features(batch)
+        return self.updater.backward(
+            lambda: self.forward(features, feature_lens, batch.targets, batch.target_lens),
+            sync,
+            batch_in_words=f"{len(batch)} utterances ({features.shape[1]} frames)",
+        )
+
+    def features(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's normalised, augmented features (B, T, F) and their lengths (B,)."""
         recognizer = self.recognizer
         with torch.no_grad():
             if batch.features is not None:  # raw log-mel from the feature cache
@@ -352,68 +373,17 @@ class Trainer:
                 features = self.spec_aug(
                     features, feature_lens, self.generator, feature_std=recognizer.normalizer.std
                 )
-        no_sync = self.train_model.no_sync if self.context.is_distributed and not sync else None
-        try:
-            with no_sync() if no_sync else nullcontext():
-                losses = self.forward(features, feature_lens, batch.targets, batch.target_lens)
-                # Each batch's loss is a mean; dividing by the accumulation count makes the
-                # accumulated gradient their mean, the gradient of one larger batch.
-                self.scaler.scale(losses.loss / self.cfg.trainer.accumulate_batches).backward()
-        except torch.OutOfMemoryError:
-            if self.context.is_distributed:  # the other ranks wait in the all-reduce for good
-                raise UserError(
-                    f"out of memory on rank {self.context.rank} with {len(batch)} utterances "
-                    f"({features.shape[1]} frames): lower data.max_batch_seconds"
-                ) from None
-            self.group_fault = OUT_OF_MEMORY
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            return None
-        if not torch.isfinite(losses.loss.detach()):
-            self.group_fault = self.group_fault or NON_FINITE
-        return losses
+        return features, feature_lens
 
     def forward(self, features, feature_lens, targets, target_lens):
-        """The model's losses on one batch: (B, T, F) features, (B, U) targets."""
-        autocast = (
-            torch.autocast(self.device.type, dtype=self.amp_dtype)
-            if self.amp_dtype
-            else nullcontext()
-        )
-        with autocast:
-            return self.train_model(features, feature_lens, targets, target_lens)
+        """The model's losses on one batch: (B, T, F) features, (B, U) targets (the updater's
+        forward, called through here so that a test can stand in for it)."""
+        return self.updater.forward(features, feature_lens, targets, target_lens)
 
     def optimizer_step(self) -> torch.Tensor | None:
         """Clip, step and schedule on the accumulated gradients; returns their norm, or None
         where the update was skipped (a non-finite loss or gradient, an out-of-memory batch)."""
-        self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            self.model.parameters(), self.cfg.optim.max_grad_norm
-        )
-        fault = self.group_fault
-        # An fp16 scaler overflowing is its normal way to find its scale: it skips the step
-        # itself. Otherwise a non-finite gradient norm means the update would ruin the weights.
-        if fault is None and not self.scaler.is_enabled() and not torch.isfinite(grad_norm):
-            fault = NON_FINITE
-        (bad,) = distributed.any_rank([fault is not None], self.context)
-        self.group_fault = None
-        if bad:
-            self.skip_update(fault or NON_FINITE)
-            return None
-        self.progress.bad_in_a_row = 0
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.progress.step += 1
-        return grad_norm
-
-    def skip_update(self, reason: str) -> None:
-        """Drop the accumulated gradients; count; stop after trainer.max_bad_steps in a row."""
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler.is_enabled():
-            self.scaler.update()  # unscale_ was called: the scaler expects an update
-        self.progress.count_skipped(reason, self.cfg.trainer.max_bad_steps)
+        return self.updater.step()
 
     def log_step(self, losses, grad_norm: torch.Tensor, throughput: float) -> None:
         step, writer = self.progress.step, self.writer

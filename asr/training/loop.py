@@ -6,13 +6,13 @@ cross-entropy + optional CTC) → Adam with warm-up and cosine decay (asr.schedu
 optimizer step every ``trainer.accumulate_batches`` batches (asr.training.update: accumulation,
 clipping, and the updates skipped for a non-finite loss or an out-of-memory batch). After each
 epoch the dev split is decoded and scored (asr.training.dev), an attention-alignment figure is
-drawn, TensorBoard scalars are written and the checkpoints saved (asr.training.state).
-``last.pt`` is also refreshed every ``trainer.checkpoint_minutes`` inside an epoch.
+drawn, TensorBoard scalars are written and the checkpoints saved (asr.training.state); what is
+recorded and saved, and when, is asr.training.bookkeeping. ``last.pt`` is also refreshed every
+``trainer.checkpoint_minutes`` inside an epoch.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -24,34 +24,22 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from asr import distributed
 from asr.augment import SpectrogramAugment, WaveformAugment
-from asr.checkpoint import save_checkpoint
 from asr.config import TrainConfig, check_config
 from asr.data import Batch, SkipCounter, read_manifest
 from asr.devices import autocast_dtype, select_device
 from asr.errors import UserError
-from asr.metrics import text_normalizer
-from asr.plotting import plot_alignments
-from asr.recognizer import DecodingOptions, Recognizer
+from asr.recognizer import Recognizer
 from asr.schedule import warmup_cosine_schedule
+from asr.training.bookkeeping import Bookkeeper
 from asr.training.datasets import build_vocabulary, fit_normalizer, read_training_data
-from asr.training.dev import score_dev
-from asr.training.preemption import PreemptionFlag, resume_command
-from asr.training.random_state import capture, restore
+from asr.training.preemption import PreemptionFlag
+from asr.training.random_state import restore
 from asr.training.run_info import write_run_info
-from asr.training.state import (
-    Progress,
-    clear_resume_files,
-    newest_complete,
-    resume,
-    save_epoch_checkpoint,
-    save_resumable,
-    training_payload,
-)
+from asr.training.state import Progress, clear_resume_files, newest_complete, resume
 from asr.training.update import Updater
 
 log = logging.getLogger("asr.train")
@@ -92,14 +80,6 @@ class Trainer:
         self.data = read_training_data(
             cfg, train_utts, self.recognizer, self.skips, self.device, rank, world_size
         )
-        # Dev decoding is sharded like training: each rank decodes every world_size-th
-        # utterance, and the results are gathered before scoring.
-        dev = self.data.dev_set
-        self.dev_shard = (
-            type(dev)(dev.utterances[rank::world_size], dev.vocabulary, dev.sample_rate)
-            if world_size > 1
-            else dev
-        )
         self.optimizer = instantiate(
             cfg.optim.optimizer, params=self.model.parameters(), _convert_="all"
         )
@@ -129,16 +109,21 @@ class Trainer:
             self.wave_aug.to(self.device)
         self.spec_aug = _maybe(SpectrogramAugment, cfg.augment.spectrogram)
         self.generator = torch.Generator(device=self.device)
-        self.decoding = DecodingOptions.from_config(cfg.decoding)
-        # Training's dev pass has no language model: refuse options that need one (or a CTC
-        # head the model lacks) now, in one line, rather than after the first epoch.
-        self.recognizer.check_options(self.decoding, None)
-        self.normalize = text_normalizer(cfg.data.normalization)
-        # Model selection: dev CER for characters, dev PER (WER over phones) for phones.
-        self.is_phone = vocabulary.unit == "phone"
-        self.selected_by = "dev_per" if self.is_phone else "dev_cer"
-        self.writer = SummaryWriter(str(self.exp_dir / "tensorboard")) if self.is_main else None
-        self.plot_ids = [u.id for u in self.data.dev_set.utterances[: trainer.plot_utterances]]
+        # The dev pass, logs and checkpoints (it checks the decoding options now, not after
+        # the first epoch).
+        self.bookkeeper = Bookkeeper(
+            cfg,
+            self.config,
+            self.recognizer,
+            self.data,
+            self.context,
+            self.progress,
+            self.optimizer,
+            self.scheduler,
+            self.scaler,
+            self.generator,
+            self.skips,
+        )
         # The module the steps run: DDP averages the gradients across ranks in backward.
         self.train_model = self.model
         if self.context.is_distributed:
@@ -221,22 +206,17 @@ class Trainer:
             torch.get_num_threads(),
         )
         self.optimizer.zero_grad(set_to_none=True)
-        self.started = time.monotonic()
-        self.preempted: str | None = None
-        with PreemptionFlag() as self.preemption:
+        books = self.bookkeeper
+        books.started, books.preempted = time.monotonic(), None
+        with PreemptionFlag() as books.preemption:
             for epoch in range(self.progress.epoch, trainer.max_epochs):
                 record, stopped = self.train_epoch(epoch)
-                if self.preempted:
+                if books.preempted:
                     break
-                self.end_epoch(epoch, record)
+                books.end_epoch(epoch, record)
                 if stopped:
                     break
-        if self.writer is not None:
-            self.writer.close()
-        best_path = self.exp_dir / "best.pt"
-        if self.is_main and not self.preempted and not best_path.exists():
-            save_checkpoint(best_path, self.recognizer, self.config, metrics={})
-        summary = self.summary((time.monotonic() - self.started) / 60)
+        summary = books.finish()
         distributed.barrier(self.context)  # nobody leaves before rank 0's last write
         distributed.stop(self.context)
         return summary
@@ -259,7 +239,7 @@ class Trainer:
             self.progress.loss_sum, self.progress.loss_count = 0.0, 0
         self.model.train()
         batch_in_epoch, epoch_batches = start, len(sampler.batches(epoch))
-        self.last_save, wall_started = time.monotonic(), time.monotonic()
+        self.bookkeeper.last_save, wall_started = time.monotonic(), time.monotonic()
         audio_seconds, throughput, loss_value = 0.0, 0.0, math.nan
         pending, stopped = 0, False  # pending: batches whose gradients wait for a step
         self.updater.group_fault = None  # no pending gradients yet, so nothing wrong with them
@@ -292,8 +272,9 @@ class Trainer:
             throughput = audio_seconds / max(1e-9, time.monotonic() - wall_started)
             bar.set_postfix(loss=f"{loss_value:.3f}", audio_s_per_s=f"{throughput:.1f}")
             if grad_norm is not None and self.progress.step % trainer.log_every_steps == 0:
-                self.log_step(losses, grad_norm, throughput)
-            if self.at_step_boundary(epoch, batch_in_epoch, stepped=grad_norm is not None):
+                self.bookkeeper.log_step(losses, grad_norm, throughput)
+            stepped = grad_norm is not None
+            if self.bookkeeper.at_step_boundary(epoch, batch_in_epoch, stepped=stepped):
                 stopped = True
                 break
             if trainer.max_steps and self.progress.step >= trainer.max_steps:
@@ -310,35 +291,6 @@ class Trainer:
             "audio_seconds_per_second": throughput if audio_seconds else None,
         }
         return record, stopped
-
-    def at_step_boundary(self, epoch: int, batch_in_epoch: int, stepped: bool) -> bool:
-        """Save where due (every ``trainer.checkpoint_every_steps`` updates, every
-        ``trainer.checkpoint_minutes``, on a preemption signal); True to stop (preempted)."""
-        trainer = self.cfg.trainer
-        every, minutes = trainer.checkpoint_every_steps, trainer.checkpoint_minutes
-        by_steps = bool(stepped and every and self.progress.step % every == 0)
-        by_time = bool(minutes and time.monotonic() - self.last_save > 60 * minutes)
-        # All ranks must agree (a save gathers every rank's random state; a stop must be
-        # everyone's): a signal or a clock seen by one rank counts for all.
-        by_time, signalled = distributed.any_rank(
-            [by_time, self.preemption.signal is not None], self.context
-        )
-        if by_steps or by_time or signalled:
-            path = self.save_last(epoch, batch_in_epoch)
-            self.last_save = time.monotonic()
-            if signalled:
-                self.preempted = self.preemption.signal or "a signal on another rank"
-                log.info(
-                    "%s: saved %s (epoch %d, batch %d, step %d); resume with: %s",
-                    self.preempted,
-                    path,
-                    epoch + 1,
-                    batch_in_epoch,
-                    self.progress.step,
-                    resume_command(str(self.exp_dir), self.context),
-                )
-                return True
-        return False
 
     def backward(self, batch: Batch, sync: bool = True):
         """Features (augmented) → loss → gradients, scaled for accumulation; returns the losses,
@@ -384,120 +336,6 @@ class Trainer:
         """Clip, step and schedule on the accumulated gradients; returns their norm, or None
         where the update was skipped (a non-finite loss or gradient, an out-of-memory batch)."""
         return self.updater.step()
-
-    def log_step(self, losses, grad_norm: torch.Tensor, throughput: float) -> None:
-        step, writer = self.progress.step, self.writer
-        if writer is None:  # not rank 0
-            return
-        writer.add_scalar("train/loss", float(losses.loss.detach()), step)
-        writer.add_scalar("train/attention_loss", float(losses.attention_loss.detach()), step)
-        if losses.ctc_loss is not None:
-            writer.add_scalar("train/ctc_loss", float(losses.ctc_loss.detach()), step)
-        writer.add_scalar("train/grad_norm", float(grad_norm), step)
-        writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], step)
-        writer.add_scalar("train/audio_seconds_per_second", throughput, step)
-
-    def end_epoch(self, epoch: int, record: dict) -> None:
-        """Score dev, log, plot, and save best.pt, the epoch file and last.pt."""
-        trainer = self.cfg.trainer
-        dev = score_dev(
-            self.recognizer,
-            self.dev_shard,
-            self.decoding,
-            self.device,
-            self.skips,
-            self.normalize,
-            batch_size=trainer.dev_batch_size,
-            progress=trainer.progress_bar and self.is_main,
-            gather=self.gather_decoded if self.context.is_distributed else None,
-        )
-        record.update(dev_cer=dev.cer, dev_wer=dev.wer)
-        record["elapsed_minutes"] = (time.monotonic() - self.started) / 60
-        if self.is_phone:
-            record["dev_per"] = dev.wer
-        self.progress.record(record)
-        if self.writer is not None:
-            self.writer.add_scalar("dev/cer", dev.cer, self.progress.step)
-            self.writer.add_scalar("dev/wer", dev.wer, self.progress.step)
-        log.info(
-            "epoch %d: train loss %.3f, dev CER %.2f%% %s %.2f%%",
-            epoch + 1,
-            record["train_loss"],
-            100 * dev.cer,
-            "PER" if self.is_phone else "WER",
-            100 * dev.wer,
-        )
-        plotted = [(i, dev.decoded[i]) for i in self.plot_ids if i in dev.decoded]
-        if plotted and self.is_main:
-            plot_alignments(plotted, self.exp_dir / "alignments" / f"epoch{epoch + 1:03d}.png")
-        metrics = {
-            **{k: v for k, v in record.items() if k.startswith("dev_")},
-            "epoch": epoch + 1,
-            "selected_by": self.selected_by,
-        }
-        if record[self.selected_by] < self.progress.best_error:
-            self.progress.best_error = record[self.selected_by]
-            if self.is_main:
-                save_checkpoint(self.exp_dir / "best.pt", self.recognizer, self.config, metrics)
-        keep = trainer.keep_checkpoints
-        if keep and self.is_main:
-            save_epoch_checkpoint(
-                self.exp_dir, self.recognizer, self.config, metrics, self.progress.history, keep
-            )
-        batch = self.progress.batch_in_epoch
-        if batch >= len(self.data.sampler.batches(epoch)):
-            self.save_last(epoch + 1, 0, metrics)
-        else:  # stopped by trainer.max_steps inside the epoch
-            self.save_last(epoch, batch, metrics)
-
-    def save_last(self, epoch: int, batch: int, metrics: dict | None = None) -> Path:
-        """Write a resume file at (``epoch``, ``batch``) (rank 0; every rank must call this, as
-        each rank's random state is gathered); returns its path."""
-        generators = {"augment": self.generator}
-        states = distributed.gather(capture(generators), self.context)
-        path = self.exp_dir / "last.pt"
-        if self.is_main:
-            training = training_payload(
-                self.progress, self.optimizer, self.scheduler, epoch, batch, states, self.scaler
-            )
-            keep = self.cfg.trainer.keep_last_checkpoints
-            path = save_resumable(
-                self.exp_dir, self.recognizer, self.config, metrics, training, keep
-            )
-        return path
-
-    def gather_decoded(self, results: list) -> list:
-        """Every rank's dev results, in one list (the same on every rank)."""
-        return [r for part in distributed.gather(results, self.context) for r in part]
-
-    def summary(self, train_minutes: float) -> dict:
-        history, best_error = self.progress.history, self.progress.best_error
-        summary = {
-            "exp_dir": str(self.exp_dir),
-            "device": str(self.device),
-            "epochs": history,
-            "selected_by": self.selected_by,
-            "best_dev_error": best_error,
-            "best_dev_cer": min((h["dev_cer"] for h in history), default=math.inf),
-            "skipped": dict(self.skips.counts),
-            # Updates not applied, by reason (a non-finite loss or gradient, out of memory).
-            "bad_steps": dict(self.progress.bad_steps),
-            "processes": self.context.world_size,
-            "preempted": self.preempted,
-            "train_minutes": train_minutes,
-        }
-        if self.is_phone:
-            summary["best_dev_per"] = best_error
-        if not self.is_main:
-            return summary
-        (self.exp_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-        log.info(
-            "training done: best %s %.2f%%; %s",
-            "dev PER" if self.is_phone else "dev CER",
-            100 * best_error,
-            self.skips.summary(),
-        )
-        return summary
 
 
 def train(cfg: DictConfig) -> dict:

@@ -297,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     print(extra_engines.found_line())
     if unseen_engine == "auto":
         unseen_engine = extra_engines.pick_unseen(engines)
-        print(f"unseen engine: {unseen_engine or 'none available'}")
+        left_out = unseen_engine or "none (no installed engine is left out of training)"
+        print(f"unseen engine: {left_out}")
     try:
         summary = build_corpus(
             args.out,

@@ -1,4 +1,10 @@
-from asr.cpu import busy_cores, choose_omp_wait_policy, read_cpu_times
+from asr.cpu import (
+    CHOSEN_MARKER,
+    busy_cores,
+    choose_omp_wait_policy,
+    passive_no_longer_needed,
+    read_cpu_times,
+)
 
 
 def test_read_cpu_times_sums_busy_and_total(tmp_path):
@@ -26,7 +32,7 @@ def test_sleeping_threads_only_when_other_processes_are_busy():
     assert choose_omp_wait_policy(environ, measure=lambda: 0.1) is None
     assert environ == {}
     message = choose_omp_wait_policy(environ, measure=lambda: 1.2)
-    assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert environ == {"OMP_WAIT_POLICY": "PASSIVE", CHOSEN_MARKER: "1"}
     assert "1.2 CPU cores busy" in message
     assert choose_omp_wait_policy({}, measure=lambda: None) is None
 
@@ -38,3 +44,20 @@ def test_the_users_policy_is_kept_and_not_measured():
     environ = {"OMP_WAIT_POLICY": "ACTIVE"}
     assert choose_omp_wait_policy(environ, measure=measure) is None
     assert environ == {"OMP_WAIT_POLICY": "ACTIVE"}
+
+
+def test_a_run_that_chose_sleeping_threads_is_told_when_the_cpus_are_free():
+    environ = {}
+    choose_omp_wait_policy(environ, measure=lambda: 1.5)
+    assert passive_no_longer_needed(environ, measure=lambda: 1.4) is None  # still busy
+    advice = passive_no_longer_needed(environ, measure=lambda: 0.1)
+    assert "trainer.resume=true" in advice and "\n" not in advice
+    assert passive_no_longer_needed(environ, measure=lambda: None) is None
+
+
+def test_no_advice_when_the_user_chose_the_policy():
+    def measure():
+        raise AssertionError("must not measure")
+
+    assert passive_no_longer_needed({"OMP_WAIT_POLICY": "PASSIVE"}, measure=measure) is None
+    assert passive_no_longer_needed({}, measure=measure) is None

@@ -25,6 +25,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from asr import distributed
 from asr.checkpoint import save_checkpoint
+from asr.cpu import passive_no_longer_needed
 from asr.data import SkipCounter
 from asr.metrics import text_normalizer
 from asr.models.las import LossOutput
@@ -72,6 +73,7 @@ class Bookkeeper:
         )
         self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
         self.generator, self.skips = generator, skips
+        self.advised_restart = False  # the free-CPU advice (asr.cpu) is given once a run
         self.is_main = context.is_main
         # Dev decoding is sharded like training: each rank decodes every world_size-th
         # utterance, and the results are gathered before scoring.
@@ -168,6 +170,11 @@ class Bookkeeper:
             "PER" if self.is_phone else "WER",
             100 * dev.wer,
         )
+        if self.is_main and not self.advised_restart:
+            advice = passive_no_longer_needed()
+            if advice is not None:
+                log.warning(advice)
+                self.advised_restart = True  # once a run
         plotted = [(i, dev.decoded[i]) for i in self.plot_ids if i in dev.decoded]
         if plotted and self.is_main:
             plot_alignments(plotted, self.exp_dir / "alignments" / f"epoch{epoch + 1:03d}.png")

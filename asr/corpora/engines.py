@@ -31,6 +31,7 @@ from asr import flite
 from asr.audio import save_audio
 from asr.flite import FliteSynthesizer, FliteVoice
 from asr.piper import NeuralVoice, PiperSynthesizer, missing_message
+from asr.synthesis import Synthesis
 from asr.text import normalize_text
 
 ENGINES = ("espeak", "piper", "flite")
@@ -125,12 +126,11 @@ def add_engines(
         rng = random.Random(f"{engine}-{seed}")
         revoiced = {}
         for split, utterances in plan.items():
-            count = round(EXTRA_SHARE * len(utterances))
-            if engine == "piper":  # drawn as before flite existed, so piper corpora still match
-                chosen = set(rng.sample(range(len(utterances)), count))
-            else:
-                free = [i for i, u in enumerate(utterances) if not _extra_voice(u[2])]
-                chosen = set(rng.sample(free, min(count, len(free))))
+            # Only espeak's utterances are re-voiced. For the first extra engine that is all of
+            # them, which draws exactly what piper drew before flite existed.
+            free = [i for i, u in enumerate(utterances) if not _extra_voice(u[2])]
+            count = min(round(EXTRA_SHARE * len(utterances)), len(free))
+            chosen = set(rng.sample(free, count))
             revoiced[split] = [
                 (uid, sentence, DRAWS[engine](rng) if i in chosen else voice)
                 for i, (uid, sentence, voice) in enumerate(utterances)
@@ -146,16 +146,19 @@ def _extra_voice(voice) -> bool:
 def synthesize_flite(out_dir: str, split: str, utterance_id: str, sentence: str, voice):
     """Speak one flite utterance and write its file; its (split, manifest record)."""
     result = FliteSynthesizer().synthesize(sentence, voice, sample_rate=16000)
-    return [(split, _record(out_dir, split, utterance_id, sentence, voice.name, result))]
+    return [(split, write_utterance(out_dir, split, utterance_id, sentence, voice.name, result))]
 
 
-def _record(out_dir: str, split: str, utterance_id: str, sentence: str, speaker: str, result):
+def write_utterance(
+    out_dir: str, split: str, utterance_id: str, sentence: str, speaker: str, result: Synthesis
+) -> dict:
+    """Write ``result`` (any engine's) as ``wav/<split>/<id>.wav``; its manifest record."""
     audio = f"wav/{split}/{utterance_id}.wav"
     save_audio(Path(out_dir) / audio, result.waveform, result.sample_rate)
     return {
         "id": utterance_id,
         "audio": audio,
-        "duration": round(result.waveform.shape[0] / result.sample_rate, 5),
+        "duration": round(result.waveform.shape[0] / result.sample_rate, 5),  # exact in samples
         "text": normalize_text(sentence),
         "speaker": speaker,
         "words": [[word, start] for word, start in result.words],
@@ -182,7 +185,7 @@ def synthesize_group(job: tuple) -> list[tuple[str, dict]]:
         sentences, voices, seed=group_seed, sample_rate=sample_rate
     )
     return [
-        (split, _record(out_dir, split, utterance_id, sentence, voice.name, result))
+        (split, write_utterance(out_dir, split, utterance_id, sentence, voice.name, result))
         for (utterance_id, sentence, voice), result in zip(utterances, results, strict=True)
     ]
 

@@ -33,7 +33,6 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from asr.audio import save_audio
 from asr.corpora import engines as extra_engines
 from asr.corpora.plan import (  # noqa: F401  (DIGITS, generate_digit_strings: re-exported)
     DIGITS,
@@ -47,7 +46,6 @@ from asr.corpora.plan import (  # noqa: F401  (DIGITS, generate_digit_strings: r
 from asr.errors import UserError
 from asr.flite import FliteVoice
 from asr.synthesis import EspeakSynthesizer, Voice
-from asr.text import normalize_text
 
 # Changing how the corpus is made (voices, grammar, lexicon, audio processing) must change this
 # string, so that cached corpora are rebuilt.
@@ -214,17 +212,7 @@ def _synthesize_job(job: tuple) -> list[tuple[str, dict]]:
     if isinstance(voice, FliteVoice):
         return extra_engines.synthesize_flite(*job)
     result = EspeakSynthesizer().synthesize(sentence, voice, sample_rate=SAMPLE_RATE)
-    audio = f"wav/{split}/{utterance_id}.wav"
-    save_audio(Path(out_dir) / audio, result.waveform, SAMPLE_RATE)
-    record = {
-        "id": utterance_id,
-        "audio": audio,
-        "duration": round(result.waveform.shape[0] / SAMPLE_RATE, 5),  # exact in samples
-        "text": normalize_text(sentence),
-        "speaker": voice.name,
-        "words": [[word, start] for word, start in result.words],
-    }
-    return [(split, record)]
+    return [(split, extra_engines.write_utterance(*job[:4], voice.name, result))]
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> None:

@@ -20,8 +20,10 @@ import statistics
 from pathlib import Path
 
 import torch
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import asr.config  # noqa: F401  (registers the schemas that conf/*.yaml name)
 from asr.augment import SpectrogramAugment, WaveformAugment
 from asr.features import GlobalNormalizer, LogMelFilterbank
 from asr.models import build_model
@@ -30,21 +32,15 @@ from benchmarks.speed import CONF_DIR, NUM_FEATURES, load_model_config, timed, t
 
 
 def load_augment(name: str) -> tuple[WaveformAugment | None, SpectrogramAugment | None]:
-    """conf/augment/<name>.yaml (its Hydra defaults list followed) as the two modules."""
+    """conf/augment/<name>.yaml composed as ``asr train augment=<name>`` composes it."""
     path = CONF_DIR / "augment" / f"{name}.yaml"
     if not path.is_file():
         valid = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise SystemExit(f"augment.py: no {path}; choose from {', '.join(valid)}")
-    config = OmegaConf.load(path)
-    merged = OmegaConf.create()
-    for parent in config.pop("defaults", []):
-        if parent != "_self_":
-            merged = OmegaConf.merge(merged, OmegaConf.load(path.parent / f"{parent}.yaml"))
-    merged = OmegaConf.merge(merged, config)
-    merged = OmegaConf.merge({"data": {"sample_rate": 16000}}, merged)
-    resolved = OmegaConf.to_container(merged, resolve=True)
-    waveform = resolved.get("waveform")
-    spectrogram = resolved.get("spectrogram")
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"augment={name}", "exp_dir=unused"])
+    augment = OmegaConf.to_container(cfg.augment, resolve=True)
+    waveform, spectrogram = augment.get("waveform"), augment.get("spectrogram")
     return (
         WaveformAugment(**waveform) if waveform else None,
         SpectrogramAugment(**spectrogram) if spectrogram else None,

@@ -39,7 +39,7 @@ from asr import __version__
 from asr.errors import UserError
 from asr.models.language_model import CharLSTMLM
 from asr.recognizer import Recognizer
-from asr.text import Vocabulary
+from asr.text import Vocabulary, WordVocabulary, vocabulary_from_dict
 
 FORMAT = 1
 RECOGNIZER, LANGUAGE_MODEL = "recognizer", "language_model"  # the two kinds of checkpoint
@@ -273,11 +273,12 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict:
 def save_language_model(
     path: str | Path,
     model: CharLSTMLM,
-    vocabulary: Vocabulary,
+    vocabulary: Vocabulary | WordVocabulary,
     config: Mapping | None = None,
     metrics: Mapping | None = None,
 ) -> None:
-    """Write a character LM: weights, constructor arguments, vocabulary, config and metrics."""
+    """Write a character or word LM: weights, constructor arguments, vocabulary, config and
+    metrics."""
     save_payload(
         path,
         {
@@ -295,17 +296,18 @@ def save_language_model(
 
 def load_language_model(
     path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[CharLSTMLM, Vocabulary]:
+) -> tuple[CharLSTMLM, Vocabulary | WordVocabulary]:
     """The LM of a :func:`save_language_model` file, in eval mode on ``device``, and its
-    vocabulary (a search must check it equals the acoustic model's). UserError for a file that
-    is missing, unsafe, foreign, or an acoustic model checkpoint."""
+    vocabulary: characters (a search must check they are the acoustic model's) or words
+    (``Recognizer.check_language_model`` fuses those through a prefix tree). UserError for a
+    file that is missing, unsafe, foreign, or an acoustic model checkpoint."""
     payload = read_checkpoint(path, kind=LANGUAGE_MODEL)
     try:
         model = CharLSTMLM(**payload["model"])
         model.load_state_dict(payload["language_model"])
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
         raise UserError(f"{path}: not a usable language model checkpoint ({error})") from None
-    return model.to(device).eval(), Vocabulary.from_dict(payload["vocabulary"])
+    return model.to(device).eval(), vocabulary_from_dict(payload["vocabulary"])
 
 
 def save_payload(path: str | Path, payload: Mapping) -> None:

@@ -202,6 +202,8 @@ class LMTextConfig:
     max_batch_tokens: int = MISSING
     max_batch_size: int = MISSING
     buffer_sentences: int = MISSING
+    unit: str = "char"
+    min_word_count: int = 1
 
 
 @dataclass

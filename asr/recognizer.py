@@ -20,6 +20,7 @@ from asr.features import GlobalNormalizer, LogMelFilterbank
 from asr.models import build_model
 from asr.models.language_model import CharLSTMLM
 from asr.models.las import LAS
+from asr.models.word_lookahead import DEFAULT_OOV_PENALTY, LookaheadWordLM
 from asr.search import (
     Hypothesis,
     beam_search,
@@ -27,7 +28,7 @@ from asr.search import (
     greedy_search,
     rescore_with_language_model,
 )
-from asr.text import Vocabulary
+from asr.text import Vocabulary, WordVocabulary
 
 SEARCHES = ("attention", "ctc_greedy")
 
@@ -78,6 +79,9 @@ class DecodingOptions:
     eos_threshold: float | None = None
     end_detect: int = 0
     end_detect_margin: float = 10.0
+    # A word language model's log-probability for a character leaving its word list
+    # (asr.models.word_lookahead); a character LM ignores it.
+    oov_penalty: float = DEFAULT_OOV_PENALTY
 
     def __post_init__(self) -> None:
         window = self.attention_window
@@ -110,6 +114,8 @@ class DecodingOptions:
             raise ValueError(f"eos_threshold must be at least 1 or null, got {self.eos_threshold}")
         if self.end_detect < 0:
             raise ValueError(f"end_detect must not be negative, got {self.end_detect}")
+        if self.oov_penalty > 0:
+            raise ValueError(f"oov_penalty is a log-probability (<= 0), got {self.oov_penalty}")
 
     @property
     def uses_language_model(self) -> bool:
@@ -182,7 +188,7 @@ class Recognizer(nn.Module):
         waveforms: Tensor,
         waveform_lens: Tensor,
         options: DecodingOptions,
-        language_model: CharLSTMLM | None = None,
+        language_model: CharLSTMLM | LookaheadWordLM | None = None,
     ) -> list[Hypothesis]:
         """The best hypothesis of each utterance of a padded batch, with its text.
 
@@ -219,6 +225,8 @@ class Recognizer(nn.Module):
         if options.plain_greedy:
             best = greedy_search(self.model, features, feature_lens, **search_args)
             return [replace(h, text=self.vocabulary.decode(h.tokens)) for h in best]
+        if isinstance(language_model, LookaheadWordLM):
+            language_model = language_model.with_oov_penalty(options.oov_penalty)
         results = beam_search(
             self.model,
             features,
@@ -249,14 +257,27 @@ class Recognizer(nn.Module):
         return best
 
     def check_language_model(
-        self, language_model: CharLSTMLM, vocabulary: Vocabulary, path: str | os.PathLike
-    ) -> CharLSTMLM:
+        self,
+        language_model: CharLSTMLM,
+        vocabulary: Vocabulary | WordVocabulary,
+        path: str | os.PathLike,
+    ) -> CharLSTMLM | LookaheadWordLM:
         """``language_model`` (as :func:`asr.checkpoint.load_language_model` returns it with its
-        ``vocabulary``, from ``path``) if it spells this recognizer's vocabulary.
+        ``vocabulary``, from ``path``) ready to fuse with this recognizer: a character LM that
+        spells this recognizer's vocabulary as it is, a word LM seen through this recognizer's
+        characters (:class:`asr.models.word_lookahead.LookaheadWordLM`).
 
         Raises:
-            UserError: it spells another vocabulary.
+            UserError: a character LM of another vocabulary, or a word LM for a phone model.
         """
+        if isinstance(vocabulary, WordVocabulary):
+            if self.vocabulary.unit != "char":
+                raise UserError(
+                    f"language model {path} predicts words, which fuse with a character model "
+                    f"only, and this one spells {self.vocabulary.unit}s"
+                )
+            device = next(language_model.parameters()).device
+            return LookaheadWordLM(language_model, vocabulary, self.vocabulary).to(device)
         if vocabulary != self.vocabulary:
             raise UserError(
                 f"language model {path} spells {len(vocabulary)} tokens "
@@ -266,7 +287,9 @@ class Recognizer(nn.Module):
             )
         return language_model
 
-    def check_options(self, options: DecodingOptions, language_model: CharLSTMLM | None) -> None:
+    def check_options(
+        self, options: DecodingOptions, language_model: CharLSTMLM | LookaheadWordLM | None
+    ) -> None:
         """One clear line for options this model or the missing language model cannot serve."""
         wants_ctc = options.search == "ctc_greedy" or options.ctc_weight > 0
         if wants_ctc and self.model.ctc_head is None:

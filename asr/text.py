@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from asr.errors import TextError
 
@@ -157,3 +157,88 @@ class Vocabulary:
     def from_dict(cls, data: dict) -> Vocabulary:
         unit = data.get("unit", "char")  # checkpoints before phone units hold characters only
         return cls(data["characters"] if unit == "char" else data["phones"], unit=unit)
+
+
+UNKNOWN_WORD = "<unk>"
+
+
+class WordVocabulary:
+    """Maps normalised text to word ids and back: the units of a word language model.
+
+    Ids 0-2 are the character vocabulary's special tokens (``<blank>`` pads, ``<sos>`` starts a
+    sentence, ``<eos>`` ends it), id 3 is ``<unk>``, which every word outside the list maps to;
+    the words follow in the order given. Text is normalised as :func:`normalize_text` does and
+    split at spaces, so "don't" and "sarah's" are words.
+
+    >>> words = WordVocabulary(["the", "cat"])
+    >>> words.encode("The dog, the CAT"), words.decode([4, 3, 5])
+    ([4, 3, 4, 5], 'the <unk> cat')
+    """
+
+    blank_id, sos_id, eos_id = Vocabulary.blank_id, Vocabulary.sos_id, Vocabulary.eos_id
+    unk_id = len(SPECIAL_TOKENS)
+    unit = "word"
+
+    def __init__(self, words: Sequence[str]) -> None:
+        if len(set(words)) != len(words):
+            raise ValueError("word vocabulary entries must be distinct")
+        if any(not w or w.split() != [w] or w != normalize_text(w) for w in words):
+            raise ValueError("words must be normalised text without spaces")
+        reserved = {*SPECIAL_TOKENS, UNKNOWN_WORD}
+        if reserved & set(words):
+            raise ValueError(f"words must not be special tokens: {sorted(reserved & set(words))}")
+        self.words = tuple(words)
+        self.tokens = (*SPECIAL_TOKENS, UNKNOWN_WORD, *self.words)
+        self._ids = {token: i for i, token in enumerate(self.tokens)}
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], min_count: int = 1) -> WordVocabulary:
+        """The words seen at least ``min_count`` times, most frequent first (ties by spelling)."""
+        if min_count < 1:
+            raise ValueError(f"min_count must be at least 1, got {min_count}")
+        kept = [w for w, n in counts.items() if n >= min_count]
+        return cls(sorted(kept, key=lambda w: (-counts[w], w)))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WordVocabulary) and self.tokens == other.tokens
+
+    def split(self, text: str) -> list[str]:
+        return normalize_text(text).split()
+
+    def id(self, word: str) -> int:
+        """The id of ``word``; ``<unk>``'s for a word outside the list."""
+        return self._ids.get(word, self.unk_id)
+
+    def encode(self, text: str) -> list[int]:
+        """Word ids of ``text`` (normalised first), without ``<sos>``/``<eos>``; never fails:
+        unknown words are ``<unk>``."""
+        return [self.id(word) for word in self.split(text)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ``ids``, stopping at ``<eos>``; ``<unk>`` is kept as such."""
+        words = []
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            if i >= len(SPECIAL_TOKENS):
+                words.append(self.tokens[i])
+        return " ".join(words)
+
+    def to_dict(self) -> dict:
+        return {"unit": "word", "words": list(self.words)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> WordVocabulary:
+        return cls(data["words"])
+
+
+def vocabulary_from_dict(data: dict) -> Vocabulary | WordVocabulary:
+    """The vocabulary a checkpoint stores: a :class:`WordVocabulary` for ``unit: word``, else a
+    :class:`Vocabulary` (characters or phones)."""
+    if data.get("unit") == "word":
+        return WordVocabulary.from_dict(data)
+    return Vocabulary.from_dict(data)

@@ -25,8 +25,10 @@ from asr.lm_training.corpus import (
     SentenceSource,
     bucketed_batches,
     collate_sentences,
+    word_vocabulary,
 )
-from asr.text import Vocabulary
+from asr.models.word_lookahead import LookaheadWordLM
+from asr.text import Vocabulary, WordVocabulary
 
 # A toy "language": a fixed sentence frame with a few slots, so its character entropy is low.
 SUBJECTS = ("the cat", "a dog", "my friend")
@@ -147,6 +149,50 @@ def test_resume_continues_where_the_run_stopped(tmp_path):
     assert again["train_minutes"] == summary["train_minutes"] > 0
 
 
+def test_a_word_language_model_learns_the_toy_text_and_fuses_through_characters(tmp_path):
+    """text.unit=word: the words of the training text, most frequent first; dev word perplexity
+    falls near the toy's 18^(1/6) ≈ 1.6 (18 sentences of 5-6 words and </s>); the checkpoint
+    reloads with its word list, and through the character look-ahead a toy sentence scores
+    above the same words shuffled."""
+    corpus = toy_corpus(tmp_path / "corpus")
+    extra = ["text.unit=word", "trainer.max_epochs=25"]
+    summary = train_language_model(lm_config(corpus, tmp_path / "lm", extra))
+    assert summary["best_dev_perplexity"] < 2.5 < summary["epochs"][0]["dev_perplexity"]
+    model, words = load_language_model(tmp_path / "lm" / "best.pt")
+    assert isinstance(words, WordVocabulary) and words.words[:2] == (
+        "a",
+        "the",
+    )  # as often as each other: by spelling
+    assert set(words.words) == {w for t in TOY for w in t.split()}
+    lookahead = LookaheadWordLM(model, words, Vocabulary())
+    right, wrong = TOY[4], " ".join(reversed(TOY[4].split()))
+    tokens, lens = collate_sentences([Vocabulary().encode(t) for t in (right, wrong)])
+    with torch.no_grad():
+        scores = lookahead.log_likelihood(tokens, lens)
+    assert scores[0] > scores[1] + 5
+    # A char run's resume file is not continued as a word LM, nor the other way round.
+    with pytest.raises(UserError, match="another vocabulary"):
+        LMTrainer(lm_config(corpus, tmp_path / "lm", ["trainer.resume=true"]))
+
+
+def test_the_word_list_keeps_spellable_words_seen_often_enough(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("The cat sat.\nthe dog, the CAT\nnaïve 東京 café\n")
+    assert word_vocabulary([text], Vocabulary()).words == (
+        "the",
+        "cat",
+        "cafe",
+        "dog",
+        "naive",
+        "sat",
+    )
+    assert word_vocabulary([text], Vocabulary(), min_count=2).words == ("the", "cat")
+    source = SentenceSource([text], word_vocabulary([text], Vocabulary(), min_count=2))
+    assert [WordVocabulary.decode(source.vocabulary, ids) for ids in source][
+        1
+    ] == "the <unk> the cat"
+
+
 def test_sentences_outside_the_vocabulary_are_skipped_and_counted(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("Room 101 is LATE.\nthe cat\n  \n東京\nNaïve—Café!\n")
@@ -215,6 +261,8 @@ def test_batches_are_length_bucketed_within_the_token_budget():
         (["text.train=[{tmp}/missing.txt]"], "text file not found"),
         (["text.train=[{tmp}/empty.txt]"], "no usable training sentence"),
         (["language_model.hidden_size=0"], "must be positive"),
+        (["text.unit=syllable"], "text.unit must be char or word"),
+        (["text.unit=word", "text.min_word_count=1000"], "no word seen 1000 times"),
     ],
 )
 def test_user_mistakes_are_one_line(tmp_path, capsys, args, message):

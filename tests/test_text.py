@@ -62,3 +62,17 @@ def test_checkpoints_without_a_unit_load_as_characters():
 def test_bad_vocabularies_are_refused(units, unit):
     with pytest.raises(ValueError):
         Vocabulary(units, unit=unit)
+
+
+def test_word_vocabulary_maps_unknown_words_to_unk_and_round_trips():
+    from asr.text import WordVocabulary, vocabulary_from_dict
+
+    words = WordVocabulary.from_counts({"the": 5, "cat": 2, "dog": 2, "emu": 1}, min_count=2)
+    assert words.words == ("the", "cat", "dog")  # most frequent first, ties by spelling
+    assert words.encode("The EMU, the dog") == [4, WordVocabulary.unk_id, 4, 6]
+    assert words.decode([4, 3, 5, Vocabulary.eos_id, 6]) == "the <unk> cat"
+    assert vocabulary_from_dict(words.to_dict()) == words
+    assert vocabulary_from_dict(Vocabulary().to_dict()) == Vocabulary()
+    for bad in (["a", "a"], ["two words"], ["Caps"], ["<unk>"]):
+        with pytest.raises(ValueError):
+            WordVocabulary(bad)

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from asr.data import SkipCounter, read_manifest
 from asr.errors import TextError, UserError
-from asr.text import Vocabulary
+from asr.text import Vocabulary, WordVocabulary, normalize_text
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,26 @@ def _cut(buffer, max_batch_tokens, max_batch_size, rng) -> list[list[list[int]]]
     if rng is not None:
         rng.shuffle(batches)
     return batches
+
+
+def word_vocabulary(
+    paths: Sequence[str | Path], characters: Vocabulary, min_count: int = 1
+) -> WordVocabulary:
+    """The words of the training text for a word LM: those seen at least ``min_count`` times
+    whose every character ``characters`` (the acoustic model's vocabulary) spells, most frequent
+    first; one pass over the sources.
+    """
+    if min_count < 1:
+        raise UserError(f"text.min_word_count must be at least 1, got {min_count}")
+    counts: Counter = Counter()
+    for path in paths:
+        for line in read_lines(path):
+            counts.update(normalize_text(line).split())
+    spelled = {w: n for w, n in counts.items() if not characters.unknown_characters(w)}
+    words = WordVocabulary.from_counts(spelled, min_count)
+    if not words.words:
+        raise UserError(f"no word seen {min_count} times or more in {', '.join(map(str, paths))}")
+    return words
 
 
 def collate_sentences(batch: Sequence[list[int]]) -> tuple[Tensor, Tensor]:

@@ -38,9 +38,10 @@ from asr.lm_training.corpus import (
     bucketed_batches,
     collate_sentences,
     is_manifest,
+    word_vocabulary,
 )
 from asr.models.language_model import CharLSTMLM
-from asr.text import Vocabulary
+from asr.text import Vocabulary, vocabulary_from_dict
 from asr.training.datasets import build_vocabulary
 
 log = logging.getLogger("asr.train_lm")
@@ -77,7 +78,12 @@ class LMTrainer:
         torch.manual_seed(cfg.seed)
         train_paths, dev_paths = list(text.train), list(text.dev)
         _check_no_held_out_text(train_paths, dev_paths, cfg.data)
-        self.vocabulary = lm_vocabulary(cfg)
+        self.vocabulary = lm_vocabulary(cfg)  # the acoustic model's characters
+        if text.unit == "word":
+            self.vocabulary = word_vocabulary(train_paths, self.vocabulary, text.min_word_count)
+            log.info("word language model: %d words", len(self.vocabulary.words))
+        elif text.unit != "char":
+            raise UserError(f"text.unit must be char or word, got {text.unit!r}")
         self.train_text = SentenceSource(
             train_paths, self.vocabulary, text.max_sentences, text.max_sentence_tokens
         )
@@ -275,8 +281,10 @@ class LMTrainer:
 
     def _resume(self, path: Path) -> None:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        if Vocabulary.from_dict(payload["vocabulary"]) != self.vocabulary:
-            raise UserError(f"{path} was trained with another vocabulary (data.unit, data.tokens)")
+        if vocabulary_from_dict(payload["vocabulary"]) != self.vocabulary:
+            raise UserError(
+                f"{path} was trained with another vocabulary (data.unit, data.tokens, text.unit)"
+            )
         if payload["model"] != self.model.hyperparameters():
             raise UserError(
                 f"{path} holds another language model size than the language_model settings"

@@ -7,12 +7,13 @@ from dataclasses import replace
 import torch
 
 from asr.models.language_model import CharLSTMLM
+from asr.models.word_lookahead import LookaheadWordLM
 from asr.search.rules import Hypothesis
 
 
 def rescore_with_language_model(
     results: list[list[Hypothesis]],
-    language_model: CharLSTMLM,
+    language_model: CharLSTMLM | LookaheadWordLM,
     weight: float,
     length_penalty: float = 1.0,
 ) -> list[list[Hypothesis]]:
@@ -32,7 +33,7 @@ def rescore_with_language_model(
     flat = [h for hypotheses in results for h in hypotheses]
     if not flat:
         return results
-    device = language_model.output.weight.device
+    device = next(language_model.parameters()).device
     lens = torch.tensor([len(h.tokens) for h in flat], device=device)
     tokens = torch.zeros(len(flat), max(1, int(lens.max())), dtype=torch.long, device=device)
     for i, h in enumerate(flat):

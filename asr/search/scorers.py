@@ -17,9 +17,10 @@ import torch
 from torch import Tensor
 
 from asr.ctc_prefix import CTCPrefixExtensions, CTCPrefixScorer
-from asr.models.language_model import CharLSTMLM, LMState
+from asr.models.language_model import CharLSTMLM
 from asr.models.las import LAS
 from asr.models.listener import ListenerOutput
+from asr.models.word_lookahead import LookaheadWordLM
 from asr.search.rules import TokenRules
 
 
@@ -64,7 +65,7 @@ class StepScorer:
         beams: int,
         ctc_weight: float = 0.0,
         pre_beam_ratio: float = 1.5,
-        language_model: CharLSTMLM | None = None,
+        language_model: CharLSTMLM | LookaheadWordLM | None = None,
         lm_weight: float = 0.0,
         length_bonus: float = 0.0,
         coverage_weight: float = 0.0,
@@ -101,7 +102,8 @@ class StepScorer:
             self._extensions: CTCPrefixExtensions | None = None
         self.language_model = language_model if lm_weight > 0 else None
         if self.language_model is not None:
-            self.lm_state: LMState = self.language_model.initial_state(batch * beams, device)
+            # CharLSTMLM's LMState or LookaheadWordLM's LookaheadState: batch-first fields.
+            self.lm_state = self.language_model.initial_state(batch * beams, device)
             self.lm_totals = torch.zeros(batch, beams, dtype=torch.float64, device=device)
             self._candidate_lm: Tensor | None = None
         if coverage_weight > 0:
@@ -170,7 +172,7 @@ class StepScorer:
         if self.ctc is not None:
             self.ctc_state = CTCPrefixScorer.select(self.ctc_state, self._extensions, rows, columns)
         if self.language_model is not None:
-            self.lm_state = LMState(*(field.index_select(0, rows) for field in self.lm_state))
+            self.lm_state = type(self.lm_state)(*(f.index_select(0, rows) for f in self.lm_state))
             self.lm_totals = self._candidate_lm.gather(1, alive)
         if self.coverage_weight > 0:
             self.coverage = self.coverage.index_select(0, rows)

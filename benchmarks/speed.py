@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=100, help="characters each search spells")
     parser.add_argument("--beam-size", type=int, default=10)
     parser.add_argument("--decode-repeats", type=int, default=3, help="timed runs per search")
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16"],
+        help="bf16: every phase under torch.autocast (float32 weights), as trainer.precision=bf16",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     unknown = set(args.phases.split(",")) - {"train", "greedy", "beam"}
@@ -172,6 +178,11 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - started
 
 
+def autocast(args: argparse.Namespace, device: torch.device):
+    """bf16 autocast on ``device`` for ``--precision bf16``, else nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
+
 def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
@@ -235,7 +246,9 @@ def benchmark_training(
     def step() -> None:
         feats, feat_lens = inputs()
         optimizer.zero_grad(set_to_none=True)
-        model(feats, feat_lens, targets, target_lens).loss.backward()
+        with autocast(args, device):
+            loss = model(feats, feat_lens, targets, target_lens).loss
+        loss.backward()
         optimizer.step()
 
     memory.start()
@@ -264,12 +277,14 @@ def benchmark_decoding(
     if beam:
 
         def search() -> list:
-            results = beam_search(model, features, lens, beam_size=args.beam_size, **limits)
+            with autocast(args, device):
+                results = beam_search(model, features, lens, beam_size=args.beam_size, **limits)
             return [hypotheses[0] for hypotheses in results]
     else:
 
         def search() -> list:
-            return greedy_search(model, features, lens, **limits)
+            with autocast(args, device):
+                return greedy_search(model, features, lens, **limits)
 
     model.eval()
     memory.start()
@@ -298,7 +313,8 @@ def markdown_table(results: dict) -> str:
     setup = results["setup"]
     lines = [
         f"`{setup['model']}` + `{setup['attention']}` attention, {setup['parameters']:,} "
-        f"parameters, on {setup['device_name']} ({setup['threads']} threads), torch "
+        f"parameters, {setup['precision']}, on {setup['device_name']} ({setup['threads']} "
+        f"threads), torch "
         f"{setup['torch']}; load average {setup['load_before']} before, "
         f"{setup['load_after']} after; peak memory is {setup['memory_kind']} (rise over the "
         "phase's start)",

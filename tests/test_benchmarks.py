@@ -108,3 +108,20 @@ def test_augment_benchmark_names_an_unknown_preset():
 
     with pytest.raises(SystemExit, match="choose from"):
         augment.load_augment("nonesuch")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_speed_benchmark_runs_every_phase_in_either_number_format(precision, capsys):
+    from benchmarks import speed
+
+    args = [
+        "--model", "las_tiny", "--device", "cpu", "--batch-size", "2", "--min-frames", "40",
+        "--max-frames", "60", "--warmup", "0", "--train-steps", "1", "--decode-utterances", "1",
+        "--decode-frames", "48", "--steps", "4", "--beam-size", "2", "--decode-repeats", "1",
+        "--precision", precision,
+    ]  # fmt: skip
+    results = speed.main(args)
+    assert results["setup"]["precision"] == precision
+    assert results["train"]["audio_seconds_per_second"]["median"] > 0
+    assert results["beam"]["speller_steps"] == 5
+    assert f"parameters, {precision}, on" in capsys.readouterr().out

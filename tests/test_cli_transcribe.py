@@ -390,6 +390,22 @@ def test_lm_ctc_and_nbest_reach_the_jsonl_output(model, recordings, language_mod
     assert status == 0 and "nbest" not in json.loads(out)["segments"][0]
 
 
+def test_a_word_lm_fuses_through_the_same_flags(model, recordings, capsys, tmp_path):
+    from asr.checkpoint import save_language_model
+    from asr.models.language_model import CharLSTMLM
+    from asr.text import WordVocabulary
+
+    words = WordVocabulary(["the", "cat", "sat", "down", "it's", "late", "now", "good", "morning"])
+    torch.manual_seed(0)
+    save_language_model(tmp_path / "words.pt", CharLSTMLM(len(words), 8, 16, 1), words)
+    common = ["transcribe", "--model", model.checkpoint, "--format", "jsonl", "--beam-size", "3"]
+    fused = ["--lm", tmp_path / "words.pt", "--lm-weight", "0.05", "--oov-penalty", "-5"]
+    status, out, err = run_cli(capsys, *common, *fused, "--nbest", "2", recordings / "cat.wav")
+    assert status == 0, err
+    (record,) = [json.loads(line) for line in out.splitlines()]
+    assert all(n["lm"] is not None for s in record["segments"] for n in s["nbest"])
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -399,6 +415,7 @@ def test_lm_ctc_and_nbest_reach_the_jsonl_output(model, recordings, language_mod
         (["--lm", "{phones}", "--lm-weight", "0.3"], "not the acoustic model's"),
         (["--lm", "{model}", "--lm-weight", "0.3"], "language model"),
         (["--ctc-weight", "1.0"], "ctc_weight must be in [0, 1)"),
+        (["--oov-penalty", "1"], "--oov-penalty is a log-probability"),
     ],
 )
 def test_lm_and_nbest_mistakes_are_one_line(

@@ -36,13 +36,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--lm",
         default=None,
         metavar="LM.pt",
-        help="language model (asr train-lm) for shallow fusion; needs an LM weight > 0",
+        help="language model (asr train-lm, characters or words) for shallow fusion; needs an "
+        "LM weight > 0",
     )
     p.add_argument(
         "--lm-weight",
         type=float,
         default=None,
         help="shallow-fusion weight of --lm (default: the checkpoint's decoding.lm_weight)",
+    )
+    p.add_argument(
+        "--oov-penalty",
+        type=float,
+        default=None,
+        help="a word --lm's log-probability for leaving its word list (default: the checkpoint's "
+        "decoding.oov_penalty, -23.03)",
     )
     p.add_argument(
         "--ctc-weight",
@@ -103,12 +111,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         raise UserError(f"--nbest {args.nbest} needs --beam-size {args.nbest} or more")
     if args.lm_weight is not None and args.lm_weight > 0 and args.lm is None:
         raise UserError("--lm-weight needs --lm LM.pt")
+    if args.oov_penalty is not None and args.oov_penalty > 0:
+        raise UserError(f"--oov-penalty is a log-probability (<= 0), got {args.oov_penalty}")
     decoding = {
         key: value
         for key, value in (
             ("nbest", args.nbest),
             ("lm_weight", args.lm_weight),
             ("ctc_weight", args.ctc_weight),
+            ("oov_penalty", args.oov_penalty),
         )
         if value is not None
     }

@@ -96,6 +96,7 @@ class Bookkeeper:
         # Set by the loop: when training started, the preemption flag it trains under, and
         # when last.pt was last written (trainer.checkpoint_minutes counts from there).
         self.started, self.last_save = 0.0, 0.0
+        self.minutes_before = progress.train_minutes  # of the runs this one resumes
         self.preemption: PreemptionFlag | None = None
         self.preempted: str | None = None  # the signal that stopped the run
 
@@ -204,6 +205,7 @@ class Bookkeeper:
         generators = {"augment": self.generator}
         states = distributed.gather(capture(generators), self.context)
         path = self.exp_dir / "last.pt"
+        self.progress.train_minutes = self.minutes_trained()
         if self.is_main:
             training = training_payload(
                 self.progress, self.optimizer, self.scheduler, epoch, batch, states, self.scaler
@@ -226,7 +228,11 @@ class Bookkeeper:
         best_path = self.exp_dir / "best.pt"
         if self.is_main and not self.preempted and not best_path.exists():
             save_checkpoint(best_path, self.recognizer, self.config, metrics={})
-        return self.summary((time.monotonic() - self.started) / 60)
+        return self.summary(self.minutes_trained())
+
+    def minutes_trained(self) -> float:
+        """This run's minutes so far plus those of the runs it resumes."""
+        return self.minutes_before + (time.monotonic() - self.started) / 60
 
     def summary(self, train_minutes: float) -> dict:
         """The run's epochs, best dev error, skipped utterances and updates (rank 0 writes it

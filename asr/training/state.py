@@ -51,6 +51,9 @@ class Progress:
     # The running sums of the epoch's training loss, so a resumed epoch reports the whole mean.
     loss_sum: float = 0.0
     loss_count: int = 0
+    # Minutes trained by the runs before this one, up to their last save (summary.json adds
+    # this run's, so a resumed run reports the whole training time).
+    train_minutes: float = 0.0
 
     def record(self, entry: dict) -> None:
         """Add an epoch's record; a resumed epoch replaces the one its interrupted part wrote."""
@@ -200,6 +203,7 @@ def resume(payload: dict, path: Path, recognizer: Recognizer, optimizer, scaler=
         bad_in_a_row=state.get("bad_in_a_row", 0),
         loss_sum=state.get("loss_sum", 0.0),
         loss_count=state.get("loss_count", 0),
+        train_minutes=state.get("train_minutes", 0.0),
     )
 
 

@@ -119,3 +119,19 @@ def test_a_truncated_newest_file_is_named_and_the_previous_used(small_corpus, tm
     assert "using" in warning.getMessage() and "step00000002.pt" in warning.getMessage()
     assert "resuming from" in caplog.text
     assert resumed["epochs"][-1]["step"] == 4
+
+
+def test_a_resumed_run_reports_the_minutes_of_the_runs_before_it(small_corpus, tmp_path):
+    """summary.json's train_minutes counts every run: resuming a finished run trains nothing and
+    keeps the first run's minutes up to its last save (the first run's own summary also counts
+    the moments after that save: best.pt, closing the logs); a run resumed for more adds its own."""
+    extra = ["trainer.max_epochs=1"]
+    first = train(config(small_corpus, tmp_path / "run", extra))
+    again = train(config(small_corpus, tmp_path / "run", [*extra, "trainer.resume=true"]))
+    assert first["train_minutes"] > 0
+    assert again["train_minutes"] == pytest.approx(first["train_minutes"], rel=0.3)
+    assert again["epochs"] == first["epochs"]
+    more = train(
+        config(small_corpus, tmp_path / "run", ["trainer.max_epochs=2", "trainer.resume=true"])
+    )
+    assert more["train_minutes"] > again["train_minutes"]

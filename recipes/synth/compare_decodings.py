@@ -1,12 +1,14 @@
-"""The demo's results: one checkpoint decoded three ways, side by side (recipes/synth/run.sh).
+"""The demo's results: one checkpoint decoded four ways, side by side (recipes/synth/run.sh).
 
-    python recipes/synth/compare_decodings.py CORPUS EXP LM_EXP
+    python recipes/synth/compare_decodings.py CORPUS EXP LM_EXP [WORD_LM_EXP]
 
-Reads ``EXP/eval_beam`` (attention only, beam 10), ``EXP/eval_beam_ctc`` (+ CTC prefix scores)
-and ``EXP/eval_beam_ctc_lm`` (+ CTC + language model), each an ``asr evaluate`` out_dir, with
-the acoustic (``EXP/summary.json``) and language model (``LM_EXP/summary.json``) training
-summaries; prints WER / CER per split and decoding, and writes ``EXP/results.json`` (whose
-``results`` are the last decoding's). A decoding not run (its results.json absent) is left out.
+Reads ``EXP/eval_beam`` (attention only, beam 10), ``EXP/eval_beam_ctc`` (+ CTC prefix scores),
+``EXP/eval_beam_ctc_lm`` (+ CTC + the character language model) and
+``EXP/eval_beam_ctc_wordlm`` (+ CTC + the word language model), each an ``asr evaluate``
+out_dir, with the acoustic (``EXP/summary.json``) and language models' (``LM_EXP/summary.json``,
+``WORD_LM_EXP/summary.json``) training summaries; prints WER / CER per split and decoding, and
+writes ``EXP/results.json`` (whose ``results`` are the last decoding's). A decoding not run (its
+results.json absent) is left out.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ DECODINGS = {
     "eval_beam": "attention",
     "eval_beam_ctc": "+CTC",
     "eval_beam_ctc_lm": "+CTC+LM",
+    "eval_beam_ctc_wordlm": "+CTC+word LM",
 }
 
 
@@ -26,7 +29,9 @@ def _read(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def compare(corpus: Path, exp: Path, lm_exp: Path) -> tuple[dict, str]:
+def compare(
+    corpus: Path, exp: Path, lm_exp: Path, word_lm_exp: Path | None = None
+) -> tuple[dict, str]:
     """The recipe's results table (a dict for results.json) and its printed form."""
     decodings = {}
     for folder, name in DECODINGS.items():
@@ -46,6 +51,7 @@ def compare(corpus: Path, exp: Path, lm_exp: Path) -> tuple[dict, str]:
     corpus_summary = _read(corpus / "corpus.json") or {}
     train = _read(exp / "summary.json") or {}
     lm = _read(lm_exp / "summary.json") or {}
+    word_lm = (_read(word_lm_exp / "summary.json") if word_lm_exp else None) or {}
     table = {
         "corpus": str(corpus),
         "test_oov_word_rate": corpus_summary.get("test_oov_rate"),
@@ -53,8 +59,11 @@ def compare(corpus: Path, exp: Path, lm_exp: Path) -> tuple[dict, str]:
         "epochs": len(train.get("epochs", [])),
         "lm_train_minutes": round(lm.get("train_minutes", float("nan")), 1),
         "lm_dev_perplexity": lm.get("best_dev_perplexity"),
+        "word_lm_train_minutes": round(word_lm.get("train_minutes", float("nan")), 1),
+        "word_lm_dev_perplexity": word_lm.get("best_dev_perplexity"),
         "decodings": decodings,
-        # The last decoding's scores (+CTC+LM when it ran), where results.json kept them before.
+        # The last decoding's scores (+CTC+word LM when it ran), where results.json kept them
+        # before.
         "results_decoding": list(decodings)[-1],
         "results": list(decodings.values())[-1]["results"],
     }
@@ -73,12 +82,12 @@ def compare(corpus: Path, exp: Path, lm_exp: Path) -> tuple[dict, str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 3:
-        print("usage: compare_decodings.py CORPUS EXP LM_EXP", file=sys.stderr)
+    if len(argv) not in (3, 4):
+        print("usage: compare_decodings.py CORPUS EXP LM_EXP [WORD_LM_EXP]", file=sys.stderr)
         return 2
-    corpus, exp, lm_exp = map(Path, argv)
+    corpus, exp, lm_exp, *word_lm_exp = map(Path, argv)
     try:
-        table, printed = compare(corpus, exp, lm_exp)
+        table, printed = compare(corpus, exp, lm_exp, *word_lm_exp)
     except ValueError as error:
         print(f"compare_decodings: error: {error}", file=sys.stderr)
         return 2
@@ -86,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\ntraining: {table['train_minutes']} min, {table['epochs']} epochs; language model: "
         f"{table['lm_train_minutes']} min, dev perplexity {table['lm_dev_perplexity']}; "
-        f"test OOV word rate {table['test_oov_word_rate']}"
+        f"word language model: {table['word_lm_train_minutes']} min, dev perplexity "
+        f"{table['word_lm_dev_perplexity']}; test OOV word rate {table['test_oov_word_rate']}"
     )
-    print(f"\nSame checkpoint, beam 10, three decodings:\n{printed}\n")
+    print(f"\nSame checkpoint, beam 10, {len(table['decodings'])} decodings:\n{printed}\n")
     print(f"results written to {exp / 'results.json'}")
     return 0
 

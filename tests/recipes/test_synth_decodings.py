@@ -65,21 +65,35 @@ def test_the_sweep_summary_without_results_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "no results.json with a 'dev' row" in err
 
 
-def test_three_decodings_side_by_side(tmp_path, capsys):
+def test_four_decodings_side_by_side(tmp_path, capsys):
     exp, lm_exp, corpus = tmp_path / "exp", tmp_path / "lm", tmp_path / "corpus"
-    for folder, wer in (("eval_beam", 0.25), ("eval_beam_ctc", 0.20), ("eval_beam_ctc_lm", 0.05)):
-        write_job(exp / folder, [result_row("dev", wer, wer / 2), result_row("test", wer, wer / 3)])
-    lm_exp.mkdir()
-    (lm_exp / "summary.json").write_text(
-        json.dumps({"train_minutes": 2.0, "best_dev_perplexity": 2.5})
+    word_lm_exp = tmp_path / "word_lm"
+    decodings = (
+        ("eval_beam", 0.25),
+        ("eval_beam_ctc", 0.20),
+        ("eval_beam_ctc_lm", 0.05),
+        ("eval_beam_ctc_wordlm", 0.03),
     )
-    assert compare_decodings.main([str(corpus), str(exp), str(lm_exp)]) == 0
+    for folder, wer in decodings:
+        write_job(exp / folder, [result_row("dev", wer, wer / 2), result_row("test", wer, wer / 3)])
+    for folder, perplexity in ((lm_exp, 2.5), (word_lm_exp, 30.0)):
+        folder.mkdir()
+        (folder / "summary.json").write_text(
+            json.dumps({"train_minutes": 2.0, "best_dev_perplexity": perplexity})
+        )
+    assert compare_decodings.main([str(corpus), str(exp), str(lm_exp), str(word_lm_exp)]) == 0
     out = capsys.readouterr().out
-    assert "| split | attention WER / CER | +CTC WER / CER | +CTC+LM WER / CER |" in out
-    assert "| test | 25.00% / 8.33% | 20.00% / 6.67% | 5.00% / 1.67% |" in out
+    header = "| split | attention WER / CER | +CTC WER / CER | +CTC+LM WER / CER |"
+    assert header + " +CTC+word LM WER / CER |" in out
+    assert "| test | 25.00% / 8.33% | 20.00% / 6.67% | 5.00% / 1.67% | 3.00% / 1.00% |" in out
     table = json.loads((exp / "results.json").read_text())
-    assert list(table["decodings"]) == ["attention", "+CTC", "+CTC+LM"]
-    assert table["results"]["test"]["wer"] == 0.05 and table["lm_dev_perplexity"] == 2.5
+    assert list(table["decodings"]) == ["attention", "+CTC", "+CTC+LM", "+CTC+word LM"]
+    assert table["results"]["test"]["wer"] == 0.03 and table["lm_dev_perplexity"] == 2.5
+    assert table["word_lm_dev_perplexity"] == 30.0
+    # Without the word LM's run (three arguments, as before) the table has three columns.
+    (exp / "eval_beam_ctc_wordlm" / "results.json").unlink()
+    assert compare_decodings.main([str(corpus), str(exp), str(lm_exp)]) == 0
+    assert header + "\n" in capsys.readouterr().out
 
 
 FAKE_ASR = r'''#!/usr/bin/env python3
@@ -159,27 +173,33 @@ def compose_call(call):
         return compose(config, overrides=kept)
 
 
-def test_run_sh_trains_the_lm_on_train_text_and_decodes_three_ways(tmp_path):
+def test_run_sh_trains_both_lms_on_train_text_and_decodes_four_ways(tmp_path):
     done, calls = run_with_fake_asr(tmp_path, "run.sh", env={"SIZE": "tiny"})
     assert done.returncode == 0, done.stderr
-    assert [c[0] for c in calls] == ["train", "train-lm", "evaluate", "evaluate", "evaluate"]
-    train_lm = dict(a.split("=", 1) for a in overrides(calls[1]))
-    lm_cfg = compose_call(calls[1])
-    assert list(lm_cfg.text.train) == ["data/synth_tiny_seed0/train.jsonl"]  # never dev or test
-    assert train_lm["hydra.run.dir"] == "exp/lm_synth_tiny_char_lstm_small"
-    evaluations = [dict(a.split("=", 1) for a in overrides(c)) for c in calls[2:]]
+    assert [c[0] for c in calls] == ["train", "train-lm", "train-lm", *["evaluate"] * 4]
+    for call, name in ((calls[1], "char_lstm_small"), (calls[2], "word_lstm_small")):
+        lm_cfg = compose_call(call)
+        assert list(lm_cfg.text.train) == ["data/synth_tiny_seed0/train.jsonl"]  # not dev/test
+        assert dict(a.split("=", 1) for a in overrides(call))["hydra.run.dir"] == (
+            f"exp/lm_synth_tiny_{name}"
+        )
+    assert compose_call(calls[1]).text.unit == "char" and compose_call(calls[2]).text.unit == "word"
+    evaluations = [dict(a.split("=", 1) for a in overrides(c)) for c in calls[3:]]
     assert {e["checkpoint"] for e in evaluations} == {"exp/synth_tiny_las_small_location/best.pt"}
     assert all(e["splits"] == "[dev,test]" and e["decoding"] == "beam" for e in evaluations)
     outs = [Path(e["out_dir"]).name for e in evaluations]
-    assert outs == ["eval_beam", "eval_beam_ctc", "eval_beam_ctc_lm"]
+    assert outs == ["eval_beam", "eval_beam_ctc", "eval_beam_ctc_lm", "eval_beam_ctc_wordlm"]
     weights = [
         (e["decoding.ctc_weight"], e["decoding.lm_weight"], e.get("lm")) for e in evaluations
     ]
-    lm = "exp/lm_synth_tiny_char_lstm_small/best.pt"
-    assert weights == [("0.0", "0.0", None), ("0.3", "0.0", None), ("0.3", "0.4", lm)]
+    lm, word_lm = (f"exp/lm_synth_tiny_{n}/best.pt" for n in ("char_lstm_small", "word_lstm_small"))
+    assert weights[:3] == [("0.0", "0.0", None), ("0.3", "0.0", None), ("0.3", "0.4", lm)]
+    assert weights[3][0] == "0.3" and weights[3][2] == word_lm
+    assert float(evaluations[3]["decoding.oov_penalty"]) < 0
     for call in calls:
-        compose_call(call)  # every key the recipe passes exists (the joint ones once they land)
-    assert "| split | attention WER / CER | +CTC WER / CER | +CTC+LM WER / CER |" in done.stdout
+        compose_call(call)  # every key the recipe passes exists
+    header = "| split | attention WER / CER | +CTC WER / CER | +CTC+LM WER / CER | +CTC+word LM"
+    assert header in done.stdout
 
 
 def test_run_sh_with_other_engines_trains_apart_and_scores_the_unseen_split(tmp_path):
@@ -193,7 +213,8 @@ def test_run_sh_with_other_engines_trains_apart_and_scores_the_unseen_split(tmp_
     train = dict(a.split("=", 1) for a in overrides(calls[0]))
     assert train["augment"] == "acoustic" and train["data.corpus_dir"] == corpus
     assert train["hydra.run.dir"] == "exp/synth_tiny_las_small_location_espeak_piper_acoustic"
-    evaluations = [dict(a.split("=", 1) for a in overrides(c)) for c in calls[2:]]
+    evaluations = [dict(a.split("=", 1) for a in overrides(c)) for c in calls if c[0] == "evaluate"]
+    assert len(evaluations) == 4
     assert all(e["splits"] == "[dev,test,test_unseen_engine]" for e in evaluations)
     compose_call(calls[0])
 

@@ -20,7 +20,7 @@ from asr.features import GlobalNormalizer, LogMelFilterbank
 from asr.models import build_model
 from asr.models.language_model import CharLSTMLM
 from asr.models.las import LAS
-from asr.models.word_lookahead import DEFAULT_OOV_PENALTY, LookaheadWordLM
+from asr.models.word_lookahead import DEFAULT_OOV_PENALTY, LookaheadWordLM, checked_oov_penalty
 from asr.search import (
     Hypothesis,
     beam_search,
@@ -114,8 +114,7 @@ class DecodingOptions:
             raise ValueError(f"eos_threshold must be at least 1 or null, got {self.eos_threshold}")
         if self.end_detect < 0:
             raise ValueError(f"end_detect must not be negative, got {self.end_detect}")
-        if self.oov_penalty > 0:
-            raise ValueError(f"oov_penalty is a log-probability (<= 0), got {self.oov_penalty}")
+        checked_oov_penalty(self.oov_penalty)
 
     @property
     def uses_language_model(self) -> bool:

@@ -34,12 +34,19 @@ import torch
 from torch import Tensor, nn
 
 from asr.models.language_model import CharLSTMLM, LMState
-from asr.text import Vocabulary, WordVocabulary
+from asr.text import SPECIAL_TOKENS, Vocabulary, WordVocabulary
 
 # Probabilities below this are treated as this (a node whose words all have ~0 probability).
 _TINY = 1e-30
 # ESPnet's look-ahead LM gives characters that leave the tree probability 1e-10.
 DEFAULT_OOV_PENALTY = math.log(1e-10)
+
+
+def checked_oov_penalty(oov_penalty: float) -> float:
+    """``oov_penalty`` as a float; ValueError unless it is a log-probability (<= 0)."""
+    if oov_penalty > 0:
+        raise ValueError(f"oov_penalty is a log-probability (<= 0), got {oov_penalty}")
+    return float(oov_penalty)
 
 
 class LookaheadState(NamedTuple):
@@ -133,12 +140,10 @@ class LookaheadWordLM(nn.Module):
             raise ValueError(
                 f"the word LM predicts {word_lm.vocab_size} tokens, its vocabulary has {len(words)}"
             )
-        if oov_penalty > 0:
-            raise ValueError(f"oov_penalty is a log-probability (<= 0), got {oov_penalty}")
+        self.oov_penalty = checked_oov_penalty(oov_penalty)
         self.word_lm = word_lm
         self.words = words
         self.characters = characters
-        self.oov_penalty = float(oov_penalty)
         self.vocab_size = len(characters)
         self.space_id = characters.tokens.index(" ")
         spelled = [w for w in words.words if not characters.unknown_characters(w)]
@@ -148,16 +153,14 @@ class LookaheadWordLM(nn.Module):
         self.register_buffer("lm_ids", lm_ids[self.tree.order], persistent=False)
         # Characters that move within a word (not space, not the special tokens).
         is_letter = torch.ones(len(characters), dtype=torch.bool)
-        is_letter[: len(Vocabulary(()).tokens)] = False
+        is_letter[: len(SPECIAL_TOKENS)] = False
         is_letter[self.space_id] = False
         self.register_buffer("is_letter", is_letter, persistent=False)
 
     def with_oov_penalty(self, oov_penalty: float) -> LookaheadWordLM:
         """The same LM and tree with another ``oov_penalty`` (shares every tensor)."""
-        if oov_penalty > 0:
-            raise ValueError(f"oov_penalty is a log-probability (<= 0), got {oov_penalty}")
         other = copy.copy(self)  # a shallow copy: the same submodules and buffers
-        other.oov_penalty = float(oov_penalty)
+        other.oov_penalty = checked_oov_penalty(oov_penalty)
         return other
 
     def _cumulative(self, log_probs: Tensor) -> Tensor:
@@ -178,11 +181,14 @@ class LookaheadWordLM(nn.Module):
             node=torch.zeros(batch_size, dtype=torch.long, device=device),
         )
 
+    @staticmethod
+    def _mass(cumulative: Tensor, low: Tensor, high: Tensor) -> Tensor:
+        """P(the words at positions low … high - 1 of the tree's order): (N, C) from (N, C)."""
+        return cumulative.gather(1, high) - cumulative.gather(1, low)
+
     def _range_probs(self, cumulative: Tensor, nodes: Tensor) -> Tensor:
         """P(words below ``nodes``): ``nodes`` (N, C) valid node ids, result (N, C) float64."""
-        return cumulative.gather(1, self.tree.high[nodes]) - cumulative.gather(
-            1, self.tree.low[nodes]
-        )
+        return self._mass(cumulative, self.tree.low[nodes], self.tree.high[nodes])
 
     def step(self, tokens: Tensor, state: LookaheadState) -> tuple[Tensor, LookaheadState]:
         """One character further.
@@ -227,12 +233,10 @@ class LookaheadWordLM(nn.Module):
             child_prob.clamp_min(_TINY).log() - node_prob.log(),
             self.oov_penalty,
         )
-        position = self.tree.word[at]  # (N,) the word ending here, or -1
-        word_prob = cumulative.gather(1, (position + 1).clamp_min(0)[:, None]) - cumulative.gather(
-            1, position.clamp_min(0)[:, None]
-        )
+        position = self.tree.word[at][:, None]  # (N, 1) the word ending here, or -1
+        word_prob = self._mass(cumulative, position.clamp_min(0), position.clamp_min(0) + 1)
         ending = torch.where(
-            position[:, None] >= 0,
+            position >= 0,
             word_prob.clamp_min(_TINY).log() - node_prob.log(),
             self.oov_penalty,
         )  # (N, 1)

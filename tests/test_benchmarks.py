@@ -6,6 +6,7 @@ without them.
 
 import importlib.util
 import json
+from collections import Counter
 
 import pytest
 import torch
@@ -22,18 +23,75 @@ TOY = [
 ]  # fmt: skip
 
 
-def test_peers_runs_and_reports_every_system(tmp_path, capsys):
+def test_peers_runs_and_reports_every_system_in_both_number_formats(tmp_path, capsys):
     systems = "las-asr,las-asr-baseline,pytorch"
     results = peers.main([*TOY, "--systems", systems, "--json", str(tmp_path / "r.json")])
     table = capsys.readouterr().out
     for name in systems.split(","):
-        assert f"| {name} |" in table
-        entry = results["systems"][name]
-        assert entry["train"]["steps"] == 2
-        assert entry["train"]["gflop_per_step"] > 0
-        assert entry["greedy"]["real_time_factor"]["median"] > 0
-        assert entry["beam"]["real_time_factor"]["median"] > 0
-    assert json.loads((tmp_path / "r.json").read_text())["setup"]["workload"]["steps"] == 5
+        for precision in ("fp32", "bf16"):
+            assert f"| {name} | {precision} |" in table
+            runs = results["systems"][name][precision]
+            assert runs["train"]["steps"] == 2
+            assert runs["train"]["gflop_per_step"] > 0
+            assert runs["greedy"]["real_time_factor"]["median"] > 0
+            assert runs["beam"]["real_time_factor"]["median"] > 0
+        assert table.count(f"| {name} |") == 2 + 2 + 1  # training, decoding, bf16 / fp32
+    assert "| bf16 / fp32 throughput | training | greedy | beam 3 |" in table
+    assert "float32" in table.splitlines()[0] and "bfloat16" in table.splitlines()[0]
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["setup"]["workload"]["steps"] == 5
+    assert saved["setup"]["precisions"] == ["fp32", "bf16"]
+    assert set(saved["matmul_gflops"]) == {"fp32", "bf16"}
+    assert all(rate["median"] > 0 for rate in saved["matmul_gflops"].values())
+
+
+def test_peers_bf16_runs_under_bfloat16_autocast_and_fp32_without(monkeypatch):
+    calls = Counter()
+
+    def record(method):
+        def recorded(self, *args):
+            autocast = torch.is_autocast_enabled("cpu")
+            if autocast:
+                assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+            calls[method.__name__, "bf16" if autocast else "fp32"] += 1
+            return method(self, *args)
+
+        return recorded
+
+    for method in (peers.PlainPyTorch.loss, peers.PlainPyTorch.search):
+        monkeypatch.setattr(peers.PlainPyTorch, method.__name__, record(method))
+    peers.main([*TOY, "--systems", "pytorch", "--phases", "train,greedy"])
+    # Per format: 1 warm-up + 2 timed training steps, 1 warm-up + 1 timed search.
+    assert calls == {
+        ("loss", "fp32"): 3,
+        ("loss", "bf16"): 3,
+        ("search", "fp32"): 2,
+        ("search", "bf16"): 2,
+    }
+
+
+def test_peers_runs_fp32_alone(capsys):
+    results = peers.main(
+        [*TOY, "--systems", "las-asr", "--phases", "greedy", "--precisions", "fp32"]
+    )
+    assert set(results["systems"]["las-asr"]) == {"parameters", "fp32"}
+    assert set(results["matmul_gflops"]) == {"fp32"}
+    table = capsys.readouterr().out
+    assert "| las-asr | fp32 |" in table
+    assert "bf16" not in table and "bfloat16" not in table
+
+
+@pytest.mark.parametrize(
+    ("precisions", "message"),
+    [
+        ("fp32,fp16", "unknown format(s) fp16; valid: fp32, bf16"),
+        ("bf16,bf16", "a format is listed twice in bf16,bf16"),
+    ],
+)
+def test_peers_names_a_wrong_number_format(precisions, message, capsys):
+    with pytest.raises(SystemExit):
+        peers.parse_args(["--precisions", precisions])
+    assert f"--precisions: {message}" in capsys.readouterr().err
 
 
 def baddbmm_flops(input_shape, batch1_shape, batch2_shape, *args, out_shape=None, **kwargs):
@@ -79,8 +137,16 @@ def test_peers_runs_the_optional_peers(name, capsys):
     if importlib.util.find_spec(name) is None:
         pytest.skip(f"{name} is not installed")
     results = peers.main([*TOY, "--systems", f"las-asr,{name}"])
-    assert {"train", "greedy", "beam"} <= set(results["systems"][name])
-    assert f"| {name} |" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    for precision in ("fp32", "bf16"):
+        assert {"train", "greedy", "beam"} <= set(results["systems"][name][precision])
+        assert f"| {name} | {precision} |" in table
+    system = peers.SYSTEM_CLASSES[name](peers.Workload(hidden_size=8), torch.device("cpu"))
+    with system.autocast("bf16"):  # SpeechBrain's own context, ESPnet plain autocast
+        assert torch.is_autocast_enabled("cpu")
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+    with system.autocast("fp32"):
+        assert not torch.is_autocast_enabled("cpu")
 
 
 def test_a_missing_peer_is_listed_as_skipped(monkeypatch, capsys):

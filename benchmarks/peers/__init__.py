@@ -17,9 +17,19 @@ Issue #6's workload, every system built to the closest configuration its own API
   back so that every search spells ``--steps`` 100 characters and then ends: 101 speller steps
   (ESPnet: 100, see below; the random models would otherwise stop at once). Real-time factor =
   wall-clock seconds (encoder included) / seconds of audio.
-- **interleaved**: every timed repetition runs one step of every system, and a large float32
-  matmul, in a rotating order, so load from other processes falls on all of them alike; the
-  table's ratios come from one run.
+- **number formats** (``--precisions``, default ``fp32,bf16``): every system runs in each, as a
+  separate instance with the same initial weights. bf16 runs each training step's forward pass
+  and loss, and each search, under ``torch.autocast(device_type, dtype=torch.bfloat16)`` with
+  float32 weights, as las-asr's ``trainer.precision=bf16``; the backward pass and ``Adam.step``
+  run outside it, as in las-asr's trainer and SpeechBrain's ``Brain``. SpeechBrain's rows use
+  SpeechBrain's own option, the ``Brain`` run options ``precision`` / ``eval_precision`` =
+  ``bf16``, which wrap its forward passes in exactly this autocast (``speechbrain_peer``'s
+  docstring has the source); ESPnet1 has no bfloat16 option (``--train-dtype`` is float16/float64
+  casts or apex), so it gets plain autocast (``System.autocast``).
+- **interleaved**: every timed repetition runs one step of every system in every format, and a
+  large matmul in every format, in a rotating order, so load from other processes falls on all
+  of them alike; the table's ratios, las-asr against each peer within one format and bf16
+  against fp32 for each system, come from one run.
 - **peak memory**: measured on each system's untimed warm-up run alone, as the rise of the
   process's peak resident set size (CPU) or of ``torch.cuda.max_memory_allocated`` (CUDA).
 
@@ -65,7 +75,8 @@ useful work), counting a multiply-add as 2 FLOPs, for the matrix products only:
   (O(activations) and O(parameters), under 1% here).
 
 Achieved GFLOP/s is this count over the step's wall-clock time, and "% of matmul" divides it by
-the rate of a 2048 x 2048 x 2048 float32 matmul timed in the same run with the same threads.
+the rate of a 2048 x 2048 x 2048 matmul in the row's own number format (bf16: both operands
+bfloat16), timed in the same run with the same threads.
 ``benchmarks/README.md`` has measured tables; ``python -m benchmarks.peers --help`` the options.
 """
 
@@ -77,13 +88,21 @@ from benchmarks.peers.run import INSTALL, SYSTEM_CLASSES, SYSTEMS, installed, ma
 from benchmarks.peers.speechbrain_peer import SpeechBrain
 from benchmarks.peers.system import System, linear_flops, location_attention_flops, lstm_flops
 from benchmarks.peers.timing import interleaved, load_average
-from benchmarks.peers.workload import FRAME_SECONDS, MATMUL_SIZE, Batch, Workload, training_batch
+from benchmarks.peers.workload import (
+    FRAME_SECONDS,
+    MATMUL_SIZE,
+    PRECISIONS,
+    Batch,
+    Workload,
+    training_batch,
+)
 
 __all__ = [
     "ESPnet",
     "FRAME_SECONDS",
     "INSTALL",
     "MATMUL_SIZE",
+    "PRECISIONS",
     "SYSTEMS",
     "SYSTEM_CLASSES",
     "Batch",

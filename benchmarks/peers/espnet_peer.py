@@ -1,5 +1,11 @@
 """ESPnet1's RNN ``E2E`` on the workload (optional; the package docstring says how to install it);
-its modules are imported when the system is built."""
+its modules are imported when the system is built.
+
+ESPnet1 has no bfloat16 option: ``asr_train.py --train-dtype`` casts the model to float16 or
+float64, or hands it to NVIDIA apex (``O0``-``O3``, CUDA only). Its bf16 rows run under plain
+``torch.autocast`` with bfloat16, as every system without an option of its own
+(``System.autocast``).
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,20 @@
 """SpeechBrain's LSTMs and attentional RNN decoder on the workload (optional: ``pip install
-speechbrain``); its modules are imported when the system is built."""
+speechbrain``); its modules are imported when the system is built.
+
+bf16 is SpeechBrain's own mixed precision: ``Brain``'s run options ``precision`` (training) and
+``eval_precision`` (evaluation and inference), each ``fp32``, ``fp16`` or ``bf16``
+(``speechbrain.utils.run_opts.RunOptions``), build ``TorchAutocast(device_type=...,
+dtype=AMPConfig.from_name(precision).dtype)`` (``speechbrain/utils/autocast.py``: a
+``torch.autocast`` with that dtype, no-op for fp32) in ``Brain.__init__``
+(``speechbrain/core.py``), and ``fit_batch`` / ``evaluate_batch`` run ``compute_forward`` and
+``compute_objectives`` in it; the backward pass and the optimizer step run outside. The benchmark
+builds SpeechBrain's modules without a ``Brain``, so ``SpeechBrain.autocast`` enters that same
+context around the same calls (version 1.1.2 checked).
+"""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import Tensor, nn
@@ -85,6 +98,14 @@ class SpeechBrain(System):
             max_decode_ratio=ratio,
             beam_size=w.beam_size,
             **modules,
+        )
+
+    def autocast(self, precision: str) -> contextlib.AbstractContextManager:
+        """The context ``Brain`` runs its forward passes in for ``precision`` (module docstring)."""
+        from speechbrain.utils.autocast import AMPConfig, TorchAutocast
+
+        return TorchAutocast(
+            device_type=self.device.type, dtype=AMPConfig.from_name(precision).dtype
         )
 
     def encode(self, features: Tensor) -> Tensor:

@@ -3,6 +3,8 @@ analytic FLOP counts of its parts (the package docstring says what is counted)."
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor, nn
 
@@ -44,6 +46,11 @@ class System:
     def __init__(self, workload: Workload, device: torch.device) -> None:
         self.workload = workload
         self.device = device
+
+    def autocast(self, precision: str) -> contextlib.AbstractContextManager:
+        """The context the forward passes of ``precision`` run in: bfloat16 autocast for bf16
+        (float32 weights, as las-asr's ``trainer.precision=bf16``), nothing for fp32."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
     def prepare(self, batch: Batch) -> Batch:
         """The training batch as this system's data loader would hand it over (untimed)."""

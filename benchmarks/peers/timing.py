@@ -41,10 +41,13 @@ def progress(message: str) -> None:
     print(f"[benchmarks.peers] {message}", file=sys.stderr, flush=True)
 
 
-def matmul_task(device: torch.device, repeats: int = 3) -> Callable[[], None]:
+def matmul_task(
+    device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 3
+) -> Callable[[], None]:
+    """``repeats`` products of two ``MATMUL_SIZE``-square matrices of ``dtype``."""
     generator = torch.Generator().manual_seed(0)
-    a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, generator=generator).to(device)
-    b = torch.randn(MATMUL_SIZE, MATMUL_SIZE, generator=generator).to(device)
+    a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, generator=generator).to(device, dtype)
+    b = torch.randn(MATMUL_SIZE, MATMUL_SIZE, generator=generator).to(device, dtype)
 
     def run() -> None:
         for _ in range(repeats):

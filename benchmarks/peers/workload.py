@@ -10,7 +10,10 @@ from torch import Tensor
 from asr.masking import pad_mask
 
 FRAME_SECONDS = 0.01
-MATMUL_SIZE = 2048  # the float32 matmul that GFLOP/s are compared with
+MATMUL_SIZE = 2048  # the matmul that GFLOP/s are compared with, in each number format
+# The number formats (``--precisions``): bf16 runs the forward passes under bfloat16 autocast,
+# with float32 weights, as las-asr's ``trainer.precision=bf16``; the matmul multiplies bfloat16.
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,19 @@ from asr.text import Vocabulary, WordVocabulary
 SEARCHES = ("attention", "ctc_greedy")
 
 
+DECODING_PRECISIONS = ("fp32", "bf16")
+
+
+def in_float32(hypothesis: Hypothesis) -> Hypothesis:
+    """``hypothesis`` (and its N best) with float32 log-probabilities and alignment."""
+    return replace(
+        hypothesis,
+        log_probs=hypothesis.log_probs.float(),
+        alignment=hypothesis.alignment.float(),
+        nbest=[in_float32(h) for h in hypothesis.nbest],
+    )
+
+
 @dataclass(frozen=True)
 class DecodingOptions:
     """How to search (asr.search); every field is a ``decoding.*`` config key.
@@ -82,6 +95,9 @@ class DecodingOptions:
     # A word language model's log-probability for a character leaving its word list
     # (asr.models.word_lookahead); a character LM ignores it.
     oov_penalty: float = DEFAULT_OOV_PENALTY
+    # fp32, or bf16: the search's networks under bfloat16 autocast (scores, CTC prefix sums and
+    # the returned log-probabilities and alignments stay float32).
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         window = self.attention_window
@@ -91,6 +107,8 @@ class DecodingOptions:
                     f"attention_window must be [left, right] listener frames >= 0, got {window}"
                 )
             object.__setattr__(self, "attention_window", (int(window[0]), int(window[1])))
+        if self.precision not in DECODING_PRECISIONS:
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.search not in SEARCHES:
             raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {self.search!r}")
         if self.beam_size < 1:
@@ -213,6 +231,21 @@ class Recognizer(nn.Module):
         """
         self.check_options(options, language_model)
         features, feature_lens = self.features(waveforms, waveform_lens)
+        bf16 = options.precision == "bf16"
+        with torch.autocast(features.device.type, dtype=torch.bfloat16, enabled=bf16):
+            best = self._search(features, feature_lens, options, language_model)
+        if bf16:  # what callers read stays float32, whatever the networks ran in
+            best = [in_float32(h) for h in best]
+        return best
+
+    def _search(
+        self,
+        features: Tensor,
+        feature_lens: Tensor,
+        options: DecodingOptions,
+        language_model: CharLSTMLM | LookaheadWordLM | None,
+    ) -> list[Hypothesis]:
+        """``transcribe_batch`` after the features: the search ``options`` name, spelled."""
         if options.search == "ctc_greedy":
             best = ctc_greedy_search(self.model, features, feature_lens)
             return [replace(h, text=self.vocabulary.decode(h.tokens)) for h in best]

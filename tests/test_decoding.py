@@ -110,3 +110,25 @@ def test_evaluate_decodes_with_the_lm_and_writes_nbest(model, tmp_path):
     assert set(ranks) == set(hypotheses)
     assert all(r == list(range(1, len(r) + 1)) and len(r) <= 3 for r in ranks.values())
     assert not (tmp_path / "no_lm" / "test" / "nbest.txt").exists()
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_bf16_decoding_spells_the_same_and_returns_float32(model, beam_size):
+    recognizer = recognizer_from_payload(read_checkpoint(model.checkpoint), model.checkpoint)
+    utterances = read_manifest(model.corpus / "test.jsonl")
+    dataset = UtteranceDataset(utterances, recognizer.vocabulary, encode_text=False)
+    results = {}
+    for precision in ("fp32", "bf16"):
+        options = DecodingOptions(beam_size=beam_size, nbest=beam_size, precision=precision)
+        results[precision] = decode_dataset(
+            recognizer, dataset, options, torch.device("cpu"), SkipCounter(), 4, progress=False
+        )
+    assert [r.hypothesis for r in results["bf16"]] == [r.hypothesis for r in results["fp32"]]
+    for r in results["bf16"]:
+        for h in [r.transcript, *r.transcript.nbest]:
+            assert h.log_probs.dtype == h.alignment.dtype == torch.float32
+
+
+def test_an_unknown_decoding_precision_is_refused():
+    with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
+        DecodingOptions(precision="fp16")

@@ -34,6 +34,8 @@ TINY_TRAINING = [
     "optim.optimizer.lr=5e-3",
     "optim.final_lr_ratio=0.3",
     "data.max_batch_size=4",
+    # The same number format on every machine (auto is bf16 only on CPUs with native bf16).
+    "trainer.precision=fp32",
 ]
 
 
@@ -243,6 +245,25 @@ def test_accumulation_steps_once_per_group_and_epoch_checkpoints_are_kept(tiny_c
     assert kept == sorted({"epoch003.pt", f"epoch{best_epoch:03d}.pt"})
     assert summary["selected_by"] == "dev_cer"
     assert summary["best_dev_error"] == summary["best_dev_cer"]
+
+
+def test_bf16_training_on_the_cpu_learns_and_keeps_float32_weights(
+    tiny_corpus, tmp_path, caplog, monkeypatch
+):
+    root, _ = tiny_corpus
+    monkeypatch.setattr("asr.training.loop.cpu_has_native_bf16", lambda: False)
+    extra = ["trainer.max_epochs=6", "trainer.precision=bf16", "trainer.device=cpu"]
+    with caplog.at_level(logging.INFO, logger="asr.train"):
+        summary = train(training_config(root / "corpus", tmp_path, extra))
+    assert "bf16 (trainer.precision=bf16)" in caplog.text
+    assert "without native bfloat16" in caplog.text  # said once, as a warning
+    losses = [e["train_loss"] for e in summary["epochs"]]
+    assert all(math.isfinite(loss) for loss in losses)
+    assert losses[-1] < 0.7 * losses[0], losses
+    state = read_checkpoint(tmp_path / "last.pt")["recognizer"]
+    weights = [t for name, t in state.items() if name.startswith("model.")]
+    assert weights
+    assert {t.dtype for t in weights} == {torch.float32}
 
 
 def test_cached_features_train_and_are_written_once(tiny_corpus, tmp_path):

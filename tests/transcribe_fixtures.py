@@ -30,6 +30,7 @@ TINY_TRAINING = [
     "optim.optimizer.lr=5e-3",
     "optim.final_lr_ratio=0.3",
     "data.max_batch_size=4",
+    "trainer.precision=fp32",  # the same numbers on every CPU (auto: bf16 where native)
 ]
 
 

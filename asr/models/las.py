@@ -35,6 +35,18 @@ class LossOutput(NamedTuple):
     num_tokens: Tensor
 
 
+def in_float32(listened: ListenerOutput) -> ListenerOutput:
+    """The listener output with every tensor at least float32 (a bf16 listener's, cast)."""
+
+    def full(x: Tensor) -> Tensor:
+        return x.to(torch.promote_types(x.dtype, torch.float32))
+
+    return listened._replace(
+        encoded=full(listened.encoded),
+        layer_outputs=tuple((full(out), lens) for out, lens in listened.layer_outputs),
+    )
+
+
 class LAS(nn.Module):
     """Listen, Attend and Spell (Chan et al. 2016) with an optional CTC head.
 
@@ -114,34 +126,41 @@ class LAS(nn.Module):
         """
         target_lens = target_lens.to(targets.device)
         listened = self.encode(features, feature_lens)
-        memory = self.speller.memory(listened.encoded, listened.encoded_lens)
+        # Under autocast only the listener computes in low precision; the speller, attention and
+        # losses run in float32. With the whole model in bfloat16 (CPU autocast: every matmul,
+        # the attention energies and softmax, the output layer) attention had not aligned after
+        # 2 demo epochs (dev CER 274%, float32: 51%); with the speller alone in float32 it had
+        # (43%). recipes/synth/README.md, "bf16".
+        with torch.autocast(features.device.type, enabled=False):
+            listened = in_float32(listened)
+            memory = self.speller.memory(listened.encoded, listened.encoded_lens)
 
-        # Speller input "<sos> y_1 … y_U" and output "y_1 … y_U <eos>", both (B, U + 1).
-        batch = targets.size(0)
-        sos = targets.new_full((batch, 1), Vocabulary.sos_id)
-        tokens_in = torch.cat([sos, targets], dim=1)
-        tokens_out = torch.cat([targets, targets.new_zeros(batch, 1)], dim=1)
-        tokens_out = tokens_out.scatter(1, target_lens[:, None], Vocabulary.eos_id)
-        real = ~pad_mask(target_lens + 1, tokens_out.size(1))  # (B, U + 1)
+            # Speller input "<sos> y_1 … y_U" and output "y_1 … y_U <eos>", both (B, U + 1).
+            batch = targets.size(0)
+            sos = targets.new_full((batch, 1), Vocabulary.sos_id)
+            tokens_in = torch.cat([sos, targets], dim=1)
+            tokens_out = torch.cat([targets, targets.new_zeros(batch, 1)], dim=1)
+            tokens_out = tokens_out.scatter(1, target_lens[:, None], Vocabulary.eos_id)
+            real = ~pad_mask(target_lens + 1, tokens_out.size(1))  # (B, U + 1)
 
-        sampling = self.sampling_probability if self.training else 0.0
-        logits, _ = self.speller(memory, tokens_in, sampling)  # (B, U + 1, V)
-        token_losses = nn.functional.cross_entropy(
-            logits.transpose(1, 2).to(torch.promote_types(logits.dtype, torch.float32)),
-            tokens_out,
-            reduction="none",
-            label_smoothing=self.label_smoothing,
-        )  # (B, U + 1)
-        num_tokens = real.sum()
-        attention_loss = (token_losses * real).sum() / num_tokens
+            sampling = self.sampling_probability if self.training else 0.0
+            logits, _ = self.speller(memory, tokens_in, sampling)  # (B, U + 1, V)
+            token_losses = nn.functional.cross_entropy(
+                logits.transpose(1, 2).to(torch.promote_types(logits.dtype, torch.float32)),
+                tokens_out,
+                reduction="none",
+                label_smoothing=self.label_smoothing,
+            )  # (B, U + 1)
+            num_tokens = real.sum()
+            attention_loss = (token_losses * real).sum() / num_tokens
 
-        if self.ctc_head is None:
-            return LossOutput(attention_loss, attention_loss, None, num_tokens)
-        log_probs, ctc_lens = self.ctc_log_probs(listened)
-        # nn.CTCLoss "mean": each utterance's loss divided by its target length, then averaged.
-        ctc_loss = self.ctc_loss(log_probs.transpose(0, 1), targets, ctc_lens, target_lens)
-        loss = (1.0 - self.ctc_weight) * attention_loss + self.ctc_weight * ctc_loss
-        return LossOutput(loss, attention_loss, ctc_loss, num_tokens)
+            if self.ctc_head is None:
+                return LossOutput(attention_loss, attention_loss, None, num_tokens)
+            log_probs, ctc_lens = self.ctc_log_probs(listened)
+            # nn.CTCLoss "mean": each utterance's loss divided by its target length, then averaged.
+            ctc_loss = self.ctc_loss(log_probs.transpose(0, 1), targets, ctc_lens, target_lens)
+            loss = (1.0 - self.ctc_weight) * attention_loss + self.ctc_weight * ctc_loss
+            return LossOutput(loss, attention_loss, ctc_loss, num_tokens)
 
     def ctc_log_probs(self, listened: ListenerOutput) -> tuple[Tensor, Tensor]:
         """The CTC head's log-posteriors: the training loss and the joint search both read them.

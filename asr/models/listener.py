@@ -21,6 +21,7 @@ as one call over the padded batch (``max_time_segments=1``), which tests check.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import NamedTuple
@@ -103,6 +104,21 @@ def time_segments(lens: list[int], max_segments: int) -> list[Segment]:
 NATIVE_INFERENCE_MAX_BATCH = 8
 
 
+@functools.cache
+def native_kernel_is_faster() -> bool:
+    """Whether PyTorch's own CPU LSTM beats oneDNN's for small float32 inference batches here.
+
+    Measured on two CPUs: on an Intel Xeon (AVX-512, 2026-11-25) it was 1.3-3.4x faster; on an
+    AMD EPYC (Zen 4, 2026-12-04) slower, batched greedy decoding of benchmarks.peers' workload
+    taking RTF 0.0139 with it against 0.0113 without. So it is used on Intel CPUs only.
+    """
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return any(line.split(":")[-1].strip() == "GenuineIntel" for line in cpuinfo)
+    except OSError:
+        return False
+
+
 def run_lstm(
     lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None = None
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
@@ -112,14 +128,19 @@ def run_lstm(
     it runs more than one utterance. With inputs wider than the hidden size (the pyramid layers:
     frame pairs of 2H each) those weights outgrow the cache, and for 2-8 utterances without
     gradients PyTorch's native kernel, which projects every frame's input in one matmul first,
-    was 1.3-3.4x faster on our CPU (benchmarks/README.md); from about 16 utterances, and for
-    training, oneDNN is as fast or faster. The two kernels agree to float rounding.
+    was 1.3-3.4x faster on an Intel CPU (benchmarks/README.md); from about 16 utterances, and for
+    training, oneDNN is as fast or faster. The two kernels agree to float rounding. On an AMD
+    CPU (``native_kernel_is_faster``) and in bfloat16 (the native kernel has no bfloat16 fast
+    path: greedy decoding under autocast was 3.9x slower with it) oneDNN always runs.
     """
     if (
         x.device.type == "cpu"
         and not torch.is_grad_enabled()
         and 1 < x.size(0) <= NATIVE_INFERENCE_MAX_BATCH
         and x.size(-1) > lstm.hidden_size
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+        and native_kernel_is_faster()
     ):
         with warnings.catch_warnings():
             # flags() also sets oneDNN's TF32 switch, which warns that it is for Intel GPUs.

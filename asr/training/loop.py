@@ -30,7 +30,7 @@ from asr import distributed
 from asr.augment import SpectrogramAugment, WaveformAugment
 from asr.config import TrainConfig, check_config
 from asr.data import Batch, SkipCounter, read_manifest
-from asr.devices import autocast_dtype, select_device
+from asr.devices import autocast_dtype, cpu_has_native_bf16, precision_name, select_device
 from asr.errors import UserError
 from asr.recognizer import Recognizer
 from asr.schedule import warmup_cosine_schedule
@@ -64,6 +64,11 @@ class Trainer:
         if self.is_main:
             self.exp_dir.mkdir(parents=True, exist_ok=True)
         self.amp_dtype = autocast_dtype(trainer.precision, self.device)
+        if self.device.type == "cpu" and self.amp_dtype is not None and not cpu_has_native_bf16():
+            log.warning(
+                "trainer.precision=bf16 on a CPU without native bfloat16 (AVX512-BF16 or AMX): "
+                "oneDNN emulates it, slower than fp32"
+            )
         for key in ("accumulate_batches", "max_bad_steps", "keep_last_checkpoints"):
             if trainer[key] < 1:
                 raise UserError(f"trainer.{key} must be at least 1, got {trainer[key]}")
@@ -201,9 +206,11 @@ class Trainer:
         )
         # The OpenMP wait policy (chosen by asr/cpu.py) and the thread count explain the speed.
         log.info(
-            "OMP_WAIT_POLICY=%s, %d threads",
+            "OMP_WAIT_POLICY=%s, %d threads, %s (trainer.precision=%s)",
             os.environ.get("OMP_WAIT_POLICY", "unset"),
             torch.get_num_threads(),
+            precision_name(self.amp_dtype),
+            trainer.precision,
         )
         self.optimizer.zero_grad(set_to_none=True)
         books = self.bookkeeper

@@ -153,21 +153,28 @@ def test_listener_in_time_segments_equals_one_call_over_the_padded_batch(dtype, 
         torch.testing.assert_close(fast_grad, reference_grad, rtol=rtol, atol=atol)
 
 
+@pytest.fixture
+def native_calls(monkeypatch) -> list[bool]:
+    """The ``enabled`` of every ``torch.backends.mkldnn.flags`` call (False: native kernel)."""
+    calls = []
+    flags = torch.backends.mkldnn.flags
+
+    def recording_flags(enabled, **kwargs):
+        calls.append(enabled)
+        return flags(enabled, **kwargs)
+
+    monkeypatch.setattr(torch.backends.mkldnn, "flags", recording_flags)
+    return calls
+
+
 @pytest.mark.parametrize("lens", [[40, 40, 40, 40], [40, 31, 17], [40, 3]])
-def test_listener_inference_on_the_native_kernel_equals_onednn(lens, monkeypatch):
+def test_listener_inference_on_the_native_kernel_equals_onednn(lens, native_calls, monkeypatch):
     """Small inference batches run the wide (pyramid) layers on PyTorch's own LSTM kernel."""
     torch.manual_seed(0)
     listener = Listener(input_size=8, hidden_size=16, num_layers=1, num_pyramid_layers=2).eval()
     features = torch.randn(len(lens), max(lens), 8, generator=torch.Generator().manual_seed(1))
     feature_lens = torch.tensor(lens)
-    native_calls = []
-    flags = torch.backends.mkldnn.flags
-
-    def recording_flags(enabled, **kwargs):
-        native_calls.append(enabled)
-        return flags(enabled, **kwargs)
-
-    monkeypatch.setattr(torch.backends.mkldnn, "flags", recording_flags)
+    monkeypatch.setattr(listener_module, "native_kernel_is_faster", lambda: True)  # as on Intel
     with torch.inference_mode():
         fast = listener(features, feature_lens)
     assert native_calls and not any(native_calls)  # oneDNN disabled for the pyramid layers
@@ -183,6 +190,21 @@ def test_listener_inference_on_the_native_kernel_equals_onednn(lens, monkeypatch
     # Training keeps oneDNN (its backward pass is the fast one).
     listener(features, feature_lens).encoded.sum().backward()
     assert not native_calls
+
+
+@pytest.mark.parametrize("case", ["not faster here", "bf16 autocast"])
+def test_listener_inference_keeps_onednn_where_the_native_kernel_is_slower(
+    case, native_calls, monkeypatch
+):
+    torch.manual_seed(0)
+    listener = Listener(input_size=8, hidden_size=16, num_layers=1, num_pyramid_layers=2).eval()
+    features, feature_lens = torch.randn(3, 40, 8), torch.tensor([40, 31, 17])
+    faster = case == "bf16 autocast"
+    monkeypatch.setattr(listener_module, "native_kernel_is_faster", lambda: faster)
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=faster):
+        out = listener(features, feature_lens)
+    assert not native_calls
+    assert out.encoded.dtype == (torch.bfloat16 if faster else torch.float32)
 
 
 def test_las_losses_and_gradients_equal_the_reference_attention():

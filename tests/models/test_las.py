@@ -123,3 +123,31 @@ def test_build_model_rejects_bad_configs():
         build_model(model_config(attention={}), vocab_size=VOCAB, input_size=FEATURES)
     with pytest.raises(ValueError, match="ctc_layer 3 is out of range"):
         build_model(model_config(ctc_layer=3), vocab_size=VOCAB, input_size=FEATURES)
+
+
+def test_under_bf16_autocast_only_the_listener_computes_in_bf16():
+    model = make_model()
+    dtypes = {}
+
+    def record(name):
+        def hook(module, inputs, output):
+            out = output[0] if isinstance(output, tuple) else output
+            dtypes[name] = getattr(out, "encoded", out).dtype
+
+        return hook
+
+    model.listener.register_forward_hook(record("listener"))
+    model.speller.output.register_forward_hook(record("speller output"))
+    model.speller.attention.register_forward_hook(record("attention"))
+    model.ctc_head.register_forward_hook(record("ctc head"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(*make_batch())
+    assert dtypes == {
+        "listener": torch.bfloat16,
+        "speller output": torch.float32,
+        "attention": torch.float32,
+        "ctc head": torch.float32,
+    }
+    assert out.loss.dtype == torch.float32 and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert all(p.grad.dtype == torch.float32 for p in model.parameters() if p.grad is not None)

@@ -22,6 +22,7 @@ TINY = [
     "optim.optimizer.lr=5e-3",
     "data.max_batch_size=2",
     "data.dev_max_utterances=1",
+    "trainer.precision=fp32",  # the same numbers on every CPU (auto: bf16 where native)
 ]
 
 

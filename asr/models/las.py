@@ -146,7 +146,7 @@ class LAS(nn.Module):
             sampling = self.sampling_probability if self.training else 0.0
             logits, _ = self.speller(memory, tokens_in, sampling)  # (B, U + 1, V)
             token_losses = nn.functional.cross_entropy(
-                logits.transpose(1, 2).to(torch.promote_types(logits.dtype, torch.float32)),
+                logits.transpose(1, 2),  # float32 or wider: autocast is off here
                 tokens_out,
                 reduction="none",
                 label_smoothing=self.label_smoothing,

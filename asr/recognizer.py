@@ -95,6 +95,10 @@ class DecodingOptions:
     # A word language model's log-probability for a character leaving its word list
     # (asr.models.word_lookahead); a character LM ignores it.
     oov_penalty: float = DEFAULT_OOV_PENALTY
+    # A word language model may end a sentence after any word and start another
+    # (asr.models.word_lookahead): for input holding several sentences; a character LM
+    # ignores it.
+    sentence_restarts: bool = False
     # fp32, or bf16: the search's networks under bfloat16 autocast (scores, CTC prefix sums and
     # the returned log-probabilities and alignments stay float32).
     precision: str = "fp32"
@@ -258,7 +262,9 @@ class Recognizer(nn.Module):
             best = greedy_search(self.model, features, feature_lens, **search_args)
             return [replace(h, text=self.vocabulary.decode(h.tokens)) for h in best]
         if isinstance(language_model, LookaheadWordLM):
-            language_model = language_model.with_oov_penalty(options.oov_penalty)
+            language_model = language_model.with_options(
+                options.oov_penalty, options.sentence_restarts
+            )
         results = beam_search(
             self.model,
             features,

@@ -98,7 +98,8 @@ def decode(recognizer, waveforms, options, language_model, batch_size: int) -> l
     return hypotheses
 
 
-def decoding_options(name: str, beam_size: int | None):
+def decoding_options(name: str, beam_size: int | None, overrides: list[str] = ()):
+    """conf/decoding/<name>.yaml with ``beam_size`` and ``key=value`` overrides (YAML values)."""
     from asr.recognizer import DecodingOptions
 
     path = CONF / f"{name}.yaml"
@@ -107,6 +108,11 @@ def decoding_options(name: str, beam_size: int | None):
     cfg = yaml.safe_load(path.read_text())
     if beam_size is not None:
         cfg["beam_size"] = beam_size
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or key not in cfg:
+            raise SystemExit(f"--set takes KEY=VALUE with a key of {path.name}, got {override!r}")
+        cfg[key] = yaml.safe_load(value)
     return DecodingOptions.from_config(cfg)
 
 
@@ -122,6 +128,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--decodings", nargs="+", default=["beam", "joint_no_lm", "joint"], help="conf/decoding"
     )
     parser.add_argument("--beam-size", type=int, default=None, help="default: the config's")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="decoding keys changed in every --decodings, e.g. sentence_restarts=true",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--device", default="cpu")
@@ -155,7 +168,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     table = []
     for name in args.decodings:
-        options = decoding_options(name, args.beam_size)
+        options = decoding_options(name, args.beam_size, args.set)
         if options.uses_language_model and language_model is None:
             raise SystemExit(f"conf/decoding/{name}.yaml needs --lm")
         started = time.monotonic()
@@ -179,7 +192,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             joined_seconds = time.monotonic() - started
             joined_scores = score(texts, [h.text for h in hypotheses])
             numbers = {
-                "decoding": name,
+                "decoding": " ".join([name, *args.set]),
                 "beam_size": options.beam_size,
                 "gap_seconds": gap,
                 "utterances": len(rows),

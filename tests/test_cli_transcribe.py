@@ -390,10 +390,20 @@ def test_lm_ctc_and_nbest_reach_the_jsonl_output(model, recordings, language_mod
     assert status == 0 and "nbest" not in json.loads(out)["segments"][0]
 
 
-def test_a_word_lm_fuses_through_the_same_flags(model, recordings, capsys, tmp_path):
+def test_a_word_lm_fuses_through_the_same_flags(model, recordings, capsys, tmp_path, monkeypatch):
     from asr.checkpoint import save_language_model
     from asr.models.language_model import CharLSTMLM
+    from asr.models.word_lookahead import LookaheadWordLM
     from asr.text import WordVocabulary
+
+    searched_with = []  # (oov_penalty, sentence_restarts) of every search
+    with_options = LookaheadWordLM.with_options
+
+    def recorded(self, oov_penalty, sentence_restarts):
+        searched_with.append((oov_penalty, sentence_restarts))
+        return with_options(self, oov_penalty, sentence_restarts)
+
+    monkeypatch.setattr(LookaheadWordLM, "with_options", recorded)
 
     words = WordVocabulary(["the", "cat", "sat", "down", "it's", "late", "now", "good", "morning"])
     torch.manual_seed(0)
@@ -404,6 +414,12 @@ def test_a_word_lm_fuses_through_the_same_flags(model, recordings, capsys, tmp_p
     assert status == 0, err
     (record,) = [json.loads(line) for line in out.splitlines()]
     assert all(n["lm"] is not None for s in record["segments"] for n in s["nbest"])
+    assert searched_with and set(searched_with) == {(-5.0, False)}
+    searched_with.clear()
+    restarts = [*common, *fused, "--sentence-restarts", recordings / "cat.wav"]
+    status, out, err = run_cli(capsys, *restarts)
+    assert status == 0, err
+    assert searched_with and set(searched_with) == {(-5.0, True)}
 
 
 @pytest.mark.parametrize(

@@ -134,3 +134,14 @@ def test_three_sentences_decoded_whole_stay_within_the_length_limit(model):
     frames = hypothesis.alignment.shape[1]  # T' of the joined input
     assert 0 < len(hypothesis.tokens) <= options.max_length_ratio * frames
     assert hypothesis.reached_limit == (len(hypothesis.tokens) >= frames)  # CTC: one a frame
+
+
+def test_decoding_keys_can_be_set_for_every_decoding():
+    options = concat.decoding_options(
+        "joint_word_lm", beam_size=3, overrides=["sentence_restarts=false", "lm_weight=0.2"]
+    )
+    assert (options.beam_size, options.sentence_restarts, options.lm_weight) == (3, False, 0.2)
+    assert concat.decoding_options("joint_word_lm", None).sentence_restarts is True
+    for bad in ("no_such_key=1", "lm_weight"):
+        with pytest.raises(SystemExit, match="KEY=VALUE"):
+            concat.decoding_options("joint_word_lm", None, [bad])

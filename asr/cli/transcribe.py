@@ -53,6 +53,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "decoding.oov_penalty, -23.03)",
     )
     p.add_argument(
+        "--sentence-restarts",
+        action="store_true",
+        default=None,
+        help="let a word --lm end a sentence after any word and begin another, for recordings "
+        "whose segments hold several sentences (default: the checkpoint's "
+        "decoding.sentence_restarts)",
+    )
+    p.add_argument(
         "--ctc-weight",
         type=float,
         default=None,
@@ -120,6 +128,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             ("lm_weight", args.lm_weight),
             ("ctc_weight", args.ctc_weight),
             ("oov_penalty", args.oov_penalty),
+            ("sentence_restarts", args.sentence_restarts),
         )
         if value is not None
     }

@@ -22,6 +22,19 @@ character at once, and only the rows that just finished a word run the LSTM.
 
 The state (:class:`LookaheadState`) is batch-first like the character LM's, so the search
 reorders it with ``index_select(0, ...)`` on every field.
+
+With ``sentence_restarts`` the LM may also end a sentence after any word and start the next one,
+for input that holds several sentences (long segments, utterances joined): the next word's
+probability is the mixture
+
+    P'(v | h) = P(v | h) + P(</s> | h) · P(v | <s>)
+
+(the lookahead reads P' through the same cumulative sums, which are linear in the
+distribution), and when the word is complete the LSTM goes on from whichever branch gave it
+more probability: from h, or from a fresh ``<s>`` (a Viterbi choice of the sentence boundary).
+An LM trained on single sentences otherwise scores the second sentence of a segment as a
+continuation of the first: on the demo's 3 test utterances joined the word LM's WER rose from
+9.9% to 18.9% (benchmarks/README.md, "Long input").
 """
 
 from __future__ import annotations
@@ -57,12 +70,15 @@ class LookaheadState(NamedTuple):
         tree's W words in spelling order.
     node: (N,) the tree node of the current word's prefix (0: the root, at a word start), -1
         once the prefix has left the tree.
+    sentence_end: (N,) float64 P(</s> | words so far), the weight of a new sentence in
+        ``cumulative`` (0 without ``sentence_restarts``).
     """
 
     hidden: Tensor
     cell: Tensor
     cumulative: Tensor
     node: Tensor
+    sentence_end: Tensor
 
 
 class LexiconTree(nn.Module):
@@ -124,6 +140,8 @@ class LookaheadWordLM(nn.Module):
             out of the tree (the speller cannot spell it either).
         oov_penalty: the log-probability of a character that leaves the tree, and of ending a
             word at a prefix that is no word (<= 0).
+        sentence_restarts: let a sentence end after any word and another begin (see the module
+            docstring), for input with several sentences.
     """
 
     def __init__(
@@ -132,6 +150,7 @@ class LookaheadWordLM(nn.Module):
         words: WordVocabulary,
         characters: Vocabulary,
         oov_penalty: float = DEFAULT_OOV_PENALTY,
+        sentence_restarts: bool = False,
     ) -> None:
         super().__init__()
         if characters.unit != "char":
@@ -141,6 +160,7 @@ class LookaheadWordLM(nn.Module):
                 f"the word LM predicts {word_lm.vocab_size} tokens, its vocabulary has {len(words)}"
             )
         self.oov_penalty = checked_oov_penalty(oov_penalty)
+        self.sentence_restarts = bool(sentence_restarts)
         self.word_lm = word_lm
         self.words = words
         self.characters = characters
@@ -157,10 +177,11 @@ class LookaheadWordLM(nn.Module):
         is_letter[self.space_id] = False
         self.register_buffer("is_letter", is_letter, persistent=False)
 
-    def with_oov_penalty(self, oov_penalty: float) -> LookaheadWordLM:
-        """The same LM and tree with another ``oov_penalty`` (shares every tensor)."""
+    def with_options(self, oov_penalty: float, sentence_restarts: bool) -> LookaheadWordLM:
+        """The same LM and tree with other search options (shares every tensor)."""
         other = copy.copy(self)  # a shallow copy: the same submodules and buffers
         other.oov_penalty = checked_oov_penalty(oov_penalty)
+        other.sentence_restarts = bool(sentence_restarts)
         return other
 
     def _cumulative(self, log_probs: Tensor) -> Tensor:
@@ -168,17 +189,21 @@ class LookaheadWordLM(nn.Module):
         probs = log_probs.double().exp()[:, self.lm_ids]
         return torch.nn.functional.pad(probs.cumsum(dim=-1), (1, 0))
 
+    def _sentence_start(self, device: torch.device | str) -> tuple[Tensor, LMState]:
+        """log P(first word | <s>) (1, V_w) and the word LSTM's state after ``<s>``."""
+        sos = torch.full((1,), Vocabulary.sos_id, dtype=torch.long, device=device)
+        return self.word_lm.step(sos, self.word_lm.initial_state(1, device))
+
     def initial_state(self, batch_size: int, device: torch.device | str | None = None):
         """The state before the first character, for N = ``batch_size`` rows."""
         device = device if device is not None else self.lm_ids.device
-        start = self.word_lm.initial_state(1, device)
-        sos = torch.full((1,), Vocabulary.sos_id, dtype=torch.long, device=device)
-        log_probs, after = self.word_lm.step(sos, start)
+        log_probs, after = self._sentence_start(device)
         return LookaheadState(
             hidden=after.hidden.expand(batch_size, -1, -1).contiguous(),
             cell=after.cell.expand(batch_size, -1, -1).contiguous(),
             cumulative=self._cumulative(log_probs).expand(batch_size, -1).contiguous(),
             node=torch.zeros(batch_size, dtype=torch.long, device=device),
+            sentence_end=torch.zeros(batch_size, dtype=torch.float64, device=device),
         )
 
     @staticmethod
@@ -201,7 +226,7 @@ class LookaheadWordLM(nn.Module):
             log-probabilities (N, V) of the next character (at least float32), and the new
             state.
         """
-        hidden, cell, cumulative, node = state
+        hidden, cell, cumulative, node, sentence_end = state
         space = tokens == self.space_id
         if bool(space.any()):  # the rows that finished a word move the word LSTM on
             rows = space.nonzero().squeeze(1)
@@ -211,10 +236,29 @@ class LookaheadWordLM(nn.Module):
             word_ids = torch.where(
                 in_tree, self.lm_ids[position.clamp_min(0)], WordVocabulary.unk_id
             )
-            log_probs, after = self.word_lm.step(word_ids, LMState(hidden[rows], cell[rows]))
+            before = LMState(hidden[rows], cell[rows])
+            if self.sentence_restarts:
+                start_log_probs, start = self._sentence_start(hidden.device)
+                # The finished word v's two shares of P'(v | h): a new sentence's
+                # P(</s> | h) P(v | <s>), and the rest, P(v | h). The larger one decides where
+                # the LSTM goes on from (an <unk> goes on from h).
+                at = position.clamp_min(0)[:, None]
+                mixed = self._mass(cumulative[rows], at, at + 1)[:, 0]
+                restart = sentence_end[rows] * start_log_probs[0, word_ids].double().exp()
+                new_sentence = (in_tree & (restart > mixed - restart))[:, None, None]
+                before = LMState(
+                    torch.where(new_sentence, start.hidden.to(hidden.dtype), before.hidden),
+                    torch.where(new_sentence, start.cell.to(cell.dtype), before.cell),
+                )
+            log_probs, after = self.word_lm.step(word_ids, before)
             hidden = hidden.index_copy(0, rows, after.hidden.to(hidden.dtype))
             cell = cell.index_copy(0, rows, after.cell.to(cell.dtype))
-            cumulative = cumulative.index_copy(0, rows, self._cumulative(log_probs))
+            next_words = self._cumulative(log_probs)
+            if self.sentence_restarts:
+                ends = log_probs[:, WordVocabulary.eos_id].double().exp()  # P(</s> | h v)
+                next_words = next_words + ends[:, None] * self._cumulative(start_log_probs)
+                sentence_end = sentence_end.index_copy(0, rows, ends)
+            cumulative = cumulative.index_copy(0, rows, next_words)
             node = node.masked_fill(space, 0)
         letter = self.is_letter[tokens]
         moved = self.tree.child[node.clamp_min(0), tokens]
@@ -244,7 +288,7 @@ class LookaheadWordLM(nn.Module):
         log_probs[:, Vocabulary.eos_id] = ending[:, 0]
         log_probs = torch.where(inside[:, None], log_probs, 0.0)  # outside the tree: spelled free
         dtype = torch.promote_types(hidden.dtype, torch.float32)  # as the character LM's
-        return log_probs.to(dtype), LookaheadState(hidden, cell, cumulative, node)
+        return log_probs.to(dtype), LookaheadState(hidden, cell, cumulative, node, sentence_end)
 
     def word_ids(self, tokens: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
         """Character sentences (B, U) with lengths (B,) as word ids (B, U_w) and lengths (B,)."""

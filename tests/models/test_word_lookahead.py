@@ -4,6 +4,7 @@ list costs the OOV penalty, rows are independent, and the beam search fuses it."
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -131,11 +132,11 @@ def test_rows_of_a_batch_are_independent(lookahead):
 
 
 def test_another_penalty_shares_the_networks(lookahead):
-    other = lookahead.with_oov_penalty(-2.0)
+    other = lookahead.with_options(-2.0, sentence_restarts=False)
     assert other.word_lm is lookahead.word_lm and other.tree is lookahead.tree
     assert other.oov_penalty == -2.0 and lookahead.oov_penalty == -7.0
     with pytest.raises(ValueError, match="log-probability"):
-        lookahead.with_oov_penalty(1.0)
+        lookahead.with_options(1.0, sentence_restarts=False)
 
 
 def test_the_beam_search_fuses_it_and_a_batch_equals_its_utterances(lookahead):
@@ -215,3 +216,49 @@ def test_a_recognizer_fuses_a_word_lm_checkpoint_and_a_phone_model_refuses_it(tm
         phones.check_language_model(loaded, words, tmp_path / "words.pt")
     with pytest.raises(UserError, match="oov_penalty"):
         DecodingOptions.from_config({"oov_penalty": 2.0})
+
+
+def restart_reference(lm: LookaheadWordLM, words: list[str]) -> tuple[float, list[bool]]:
+    """Σ log P'(w_i | ·) with sentence restarts, computed from the word LM directly: each word
+    after the first is P(w | h) + P(</s> | h) P(w | <s>), and the LSTM goes on from the larger
+    branch; also whether each later word started a new sentence."""
+    word_lm = lm.word_lm
+    with torch.no_grad():
+        start_log_probs, start = word_lm.step(
+            torch.tensor([Vocabulary.sos_id]), word_lm.initial_state(1)
+        )
+        log_probs, state = start_log_probs, start
+        total = float(log_probs[0, WORDS.id(words[0])])
+        log_probs, state = word_lm.step(torch.tensor([WORDS.id(words[0])]), state)
+        restarted = []
+        for word in words[1:]:
+            go_on = math.exp(log_probs[0, WORDS.id(word)])
+            anew = math.exp(log_probs[0, WORDS.eos_id] + start_log_probs[0, WORDS.id(word)])
+            total += math.log(go_on + anew)
+            restarted.append(anew > go_on)
+            log_probs, state = word_lm.step(
+                torch.tensor([WORDS.id(word)]), start if anew > go_on else state
+            )
+    return total, restarted
+
+
+def test_sentence_restarts_let_a_new_sentence_begin_after_any_word(lookahead):
+    # The fixture's LM rarely ends a sentence; with </s> made likelier (its logit + 4) some of
+    # these words are read as the start of a new sentence and some as continuations.
+    word_lm = copy.deepcopy(lookahead.word_lm)
+    with torch.no_grad():
+        word_lm.output.bias[WordVocabulary.eos_id] += 4.0
+    single = LookaheadWordLM(word_lm, WORDS, CHARACTERS, oov_penalty=-7.0)
+    restarting = single.with_options(-7.0, sentence_restarts=True)
+    choices = []
+    for sentence in ["bead fed", "be bed a face", "a a a a", "fed cab bad ace be"]:
+        total, _ = walk(restarting, sentence)
+        expected, restarted = restart_reference(restarting, sentence.split())
+        assert total == pytest.approx(expected, abs=1e-9), sentence
+        # More probable than the single-sentence reading, which it contains.
+        assert total > walk(single, sentence)[0]
+        choices += restarted
+    assert True in choices and False in choices  # both branches were taken somewhere
+    # The first word is the same either way; without the option nothing changes.
+    torch.testing.assert_close(walk(restarting, "bead")[1][0], walk(single, "bead")[1][0])
+    assert single.sentence_restarts is False

@@ -133,6 +133,7 @@ def run_with_fake_asr(tmp_path, script, args=(), env=()):
     (bin_dir / "python").write_text(
         f'#!/usr/bin/env bash\nif [ "$1" = recipes/synth/prepare.py ]; then mkdir -p "$3"; '
         f'echo "$@" > "$3/prepare_args"; '
+        f'echo \'{{"text": "a training sentence"}}\' > "$3/train.jsonl"; '
         f'if [ -n "$FAKE_UNSEEN" ]; then touch "$3/test_unseen_engine.jsonl"; fi; '
         f'exit 0; fi\nexec {shlex.quote(sys.executable)} "$@"\n'
     )
@@ -177,12 +178,20 @@ def test_run_sh_trains_both_lms_on_train_text_and_decodes_four_ways(tmp_path):
     done, calls = run_with_fake_asr(tmp_path, "run.sh", env={"SIZE": "tiny"})
     assert done.returncode == 0, done.stderr
     assert [c[0] for c in calls] == ["train", "train-lm", "train-lm", *["evaluate"] * 4]
-    for call, name in ((calls[1], "char_lstm_small"), (calls[2], "word_lstm_small")):
-        lm_cfg = compose_call(call)
-        assert list(lm_cfg.text.train) == ["data/synth_tiny_seed0/train.jsonl"]  # not dev/test
+    for call, name in ((calls[1], "char_lstm_small"), (calls[2], "word_lstm_small_joined")):
         assert dict(a.split("=", 1) for a in overrides(call))["hydra.run.dir"] == (
             f"exp/lm_synth_tiny_{name}"
         )
+    # The character LM reads the training transcripts, the word LM lm_text.py's text made of
+    # them (some joined); never dev or test text.
+    assert list(compose_call(calls[1]).text.train) == ["data/synth_tiny_seed0/train.jsonl"]
+    assert list(compose_call(calls[2]).text.train) == ["data/synth_tiny_seed0/lm_train.txt"]
+    lm_text = (tmp_path / "repo/data/synth_tiny_seed0/lm_train.txt").read_text().splitlines()
+    assert set(lm_text) <= {
+        "a training sentence",
+        "a training sentence a training sentence",
+        "a training sentence a training sentence a training sentence",
+    }
     assert compose_call(calls[1]).text.unit == "char" and compose_call(calls[2]).text.unit == "word"
     evaluations = [dict(a.split("=", 1) for a in overrides(c)) for c in calls[3:]]
     assert {e["checkpoint"] for e in evaluations} == {"exp/synth_tiny_las_small_location/best.pt"}
@@ -192,7 +201,9 @@ def test_run_sh_trains_both_lms_on_train_text_and_decodes_four_ways(tmp_path):
     weights = [
         (e["decoding.ctc_weight"], e["decoding.lm_weight"], e.get("lm")) for e in evaluations
     ]
-    lm, word_lm = (f"exp/lm_synth_tiny_{n}/best.pt" for n in ("char_lstm_small", "word_lstm_small"))
+    lm, word_lm = (
+        f"exp/lm_synth_tiny_{n}/best.pt" for n in ("char_lstm_small", "word_lstm_small_joined")
+    )
     assert weights[:3] == [("0.0", "0.0", None), ("0.3", "0.0", None), ("0.3", "0.4", lm)]
     assert weights[3][0] == "0.3" and weights[3][2] == word_lm
     assert float(evaluations[3]["decoding.oov_penalty"]) < 0

@@ -97,120 +97,21 @@ class _ValuesGradient(torch.autograd.Function):
 
 
 class _NewBackwardPass(torch.autograd.Function):
-    """Identity on the speller's outputs that forgets recorded gradients (∂L/∂c_t, ∂L/∂z_t)
-    when a backward pass starts: every gradient reaches the steps through these outputs, so
-    this runs first, and a second pass over the same graph (``retain_graph``) cannot reuse the
-    first one's values. The outputs are copies, not views, so callers may still modify them in
-    place."""
+    """Identity on the speller's outputs that forgets recorded ∂L/∂c_t when a backward pass
+    starts: every gradient reaches the steps through these outputs, so this runs first, and a
+    second pass over the same graph (``retain_graph``) cannot reuse the first one's values.
+    The outputs are copies, not views, so callers may still modify them in place."""
 
     @staticmethod
-    def forward(ctx, logits: Tensor, alignments: Tensor, records: list[dict[int, Tensor]]):
-        ctx.records = records
+    def forward(ctx, logits: Tensor, alignments: Tensor, record: _StepRecord):
+        ctx.record = record
         ctx.set_materialize_grads(False)
         return logits.clone(), alignments.clone()
 
     @staticmethod
     def backward(ctx, grad_logits: Tensor | None, grad_alignments: Tensor | None):
-        for recorded in ctx.records:
-            recorded.clear()
+        ctx.record.context_grads.clear()
         return grad_logits, grad_alignments, None
-
-
-class _CellWeights(torch.autograd.Function):
-    """Identity on one LSTM layer's fused weight (4H, in + H) and bias (4H,) whose backward
-    returns their gradients over all teacher-forced steps at once.
-
-    Left to autograd, every step's backward adds the rank-B products ∂L/∂z_tᵀ [x_t; s_{t-1}]
-    (z_t: the gate pre-activations) into a (4H, in + H) gradient: U memory-bound products and U
-    accumulations of the largest tensors in the speller. The steps run ``_CellGates``, whose
-    backward only records ∂L/∂z_t and returns the input's gradient; this node, which every step
-    feeds (so autograd runs it after all of them), stacks the records into one (4H, U·B) @
-    (U·B, in + H) product. Same gradients; a las_small training step 1.05-1.08x faster on 2 CPU
-    cores (``python -m benchmarks.cell_gradients``, benchmarks/README.md).
-    """
-
-    @staticmethod
-    def forward(ctx, weight: Tensor, bias: Tensor, record: _GateRecord):
-        ctx.record = record
-        ctx.set_materialize_grads(False)
-        return weight.view_as(weight), bias.view_as(bias)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_weight: Tensor | None, grad_bias: Tensor | None):
-        record = ctx.record
-        steps = sorted(record.gate_grads)
-        if not steps:  # no gate reached what is differentiated
-            return grad_weight, grad_bias, None
-        gate_grads = torch.cat([record.gate_grads[step] for step in steps])  # (U·B, 4H)
-        inputs = torch.cat([record.inputs[step] for step in steps])  # (U·B, in + H)
-        record.gate_grads.clear()
-        weight = gate_grads.t() @ inputs.to(gate_grads.dtype)
-        bias = gate_grads.sum(dim=0)
-        if grad_weight is not None:
-            weight = weight + grad_weight
-        if grad_bias is not None:
-            bias = bias + grad_bias
-        return weight, bias, None
-
-
-class _CellGates(torch.autograd.Function):
-    """z_t = W [x_t; s_{t-1}] + b for one step; W's and b's gradients go to ``_CellWeights``."""
-
-    @staticmethod
-    def forward(ctx, inputs: Tensor, weight: Tensor, bias: Tensor, record: _GateRecord, step: int):
-        ctx.save_for_backward(weight)
-        ctx.record, ctx.step = record, step
-        record.inputs[step] = inputs
-        return torch.addmm(bias, inputs, weight.t())
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_gates: Tensor):
-        (weight,) = ctx.saved_tensors
-        ctx.record.gate_grads[ctx.step] = grad_gates
-        return grad_gates @ weight.to(grad_gates.dtype), None, None, None, None
-
-
-class _GateRecord:
-    """Per step, the inputs [x_t; s_{t-1}] (forward) and ∂L/∂z_t (backward) of one LSTM layer."""
-
-    def __init__(self) -> None:
-        self.inputs: dict[int, Tensor] = {}
-        self.gate_grads: dict[int, Tensor] = {}
-
-
-class TeacherForcedCells:
-    """The speller's LSTM layers for one teacher-forced pass, with deferred weight gradients.
-
-    Computes exactly what ``nn.LSTMCell`` does (gates i, f, g, o; c' = f c + i g,
-    h' = o tanh c'), from the same parameters, through ``_CellGates``/``_CellWeights``.
-    ``Speller.forward`` makes one per pass and hands it to every ``advance``.
-    """
-
-    def __init__(self, cells: nn.ModuleList) -> None:
-        self.records = [_GateRecord() for _ in cells]
-        self.weights = [
-            _CellWeights.apply(
-                torch.cat([cell.weight_ih, cell.weight_hh], dim=1),
-                cell.bias_ih + cell.bias_hh,
-                record,
-            )
-            for cell, record in zip(cells, self.records, strict=True)
-        ]
-        self.step = 0  # the teacher-forced step the next ``advance`` computes
-
-    def __call__(
-        self, layer: int, x: Tensor, hidden: Tensor, cell: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """One LSTM layer's step: x (B, in), hidden and cell (B, H) -> new (hidden, cell)."""
-        weight, bias = self.weights[layer]
-        gates = _CellGates.apply(
-            torch.cat([x, hidden], dim=-1), weight, bias, self.records[layer], self.step
-        )
-        i, f, g, o = gates.chunk(4, dim=-1)
-        cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(cell), cell
 
 
 class Speller(nn.Module):
@@ -314,21 +215,14 @@ class Speller(nn.Module):
         state: SpellerState,
         memory: AttentionMemory,
         attention_window: tuple[int, int] | None = None,
-        cells: TeacherForcedCells | None = None,
     ) -> SpellerState:
-        """The recurrence of a step (eq. 6-7): LSTM cells, then attention; arguments as ``step``,
-        and ``cells``: the teacher-forced pass's cells (``Speller.forward``), None to run
-        ``self.cells`` directly; the two compute the same values."""
+        """The recurrence of a step (eq. 6-7): LSTM cells, then attention; arguments as ``step``."""
         x = torch.cat([self.embedding(tokens), state.context], dim=-1)  # (B, E + D)
         hidden, cell = [], []
         for layer, lstm_cell in enumerate(self.cells):
             if layer > 0:
                 x = self.dropout(x)
-            previous = (state.hidden[:, layer], state.cell[:, layer])
-            if cells is None:
-                h, c = lstm_cell(x, previous)  # (B, H) each
-            else:
-                h, c = cells(layer, x, *previous)
+            h, c = lstm_cell(x, (state.hidden[:, layer], state.cell[:, layer]))  # (B, H) each
             hidden.append(h)
             cell.append(c)
             x = h
@@ -372,9 +266,6 @@ class Speller(nn.Module):
             record = _StepRecord()
             keys = _ValuesGradient.apply(memory.keys, memory.values, record)
             memory = AttentionMemory(memory.values.detach(), keys, memory.pad_mask)
-        cells = None
-        if torch.is_grad_enabled() and any(p.requires_grad for p in self.cells.parameters()):
-            cells = TeacherForcedCells(self.cells)  # the cells' weight gradients once
         tops, contexts, alignments = [], [], []
         tokens = tokens_in[:, 0]
         for step in range(steps):
@@ -385,9 +276,7 @@ class Speller(nn.Module):
                         predicted = self.logits(tops[-1], contexts[-1]).argmax(dim=-1)
                     sampled = torch.rand(batch, device=tokens.device) < sampling_probability
                     tokens = torch.where(sampled, predicted, tokens)
-            state = self.advance(tokens, state, memory, cells=cells)
-            if cells is not None:
-                cells.step += 1
+            state = self.advance(tokens, state, memory)
             tops.append(state.hidden[:, -1])
             contexts.append(state.context)
             alignments.append(head_average(state.alignment))
@@ -401,9 +290,6 @@ class Speller(nn.Module):
         # without gradients, only to pick the fed-back predictions.
         logits = self.logits(torch.stack(tops, dim=1), torch.stack(contexts, dim=1))
         alignments = torch.stack(alignments, dim=1)
-        records = [] if record is None else [record.context_grads]
-        if cells is not None:
-            records += [gates.gate_grads for gates in cells.records]
-        if records:
-            logits, alignments = _NewBackwardPass.apply(logits, alignments, records)
+        if record is not None:
+            logits, alignments = _NewBackwardPass.apply(logits, alignments, record)
         return logits, alignments

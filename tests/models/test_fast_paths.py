@@ -17,7 +17,6 @@ from torch import Tensor, nn
 
 from asr.models import build_model
 from asr.models import listener as listener_module
-from asr.models import speller as speller_module
 from asr.models.attention import LocationAwareAttention
 from asr.models.listener import Listener, reverse_within_lengths
 from asr.models.speller import Speller
@@ -358,39 +357,8 @@ def test_values_gradient_is_left_to_autograd_without_gradients():
     speller = make_speller(1)
     encoded, lens = torch.randn(2, 6, 6, dtype=torch.double), torch.tensor([6, 6])
     tokens_in = torch.tensor([[1, 4, 5], [1, 7, 3]])
-    speller.cells.requires_grad_(False)  # nor cell gradients (TeacherForcedCells)
     with torch.no_grad():
         logits, _ = speller(speller.memory(encoded, lens), tokens_in)
     reference, _ = speller(speller.memory(encoded, lens), tokens_in)  # encoded needs no grad
     # Bitwise: with no values gradient to defer, both calls run the same operations.
     assert torch.equal(logits, reference.detach())
-
-
-def cell_gradients(speller: Speller, loss_steps: int, sampling: float, monkeypatch, deferred: bool):
-    """Gradients of a teacher-forced loss over the first ``loss_steps`` steps, the LSTM cells run
-    through TeacherForcedCells (deferred) or nn.LSTMCell (the reference)."""
-    with monkeypatch.context() as patch:
-        if not deferred:
-            patch.setattr(speller_module, "TeacherForcedCells", lambda cells: None)
-        logits, alignments, values = speller_outputs(speller, deferred=False, sampling=sampling)
-    weights = torch.randn(
-        2, 5, 9 + 6, dtype=torch.double, generator=torch.Generator().manual_seed(3)
-    )
-    outputs = torch.cat([logits, alignments], dim=-1)[:, :loss_steps]
-    loss = (outputs * weights[:, :loss_steps]).sum()
-    return torch.autograd.grad(loss, [values, *speller.parameters()])
-
-
-@pytest.mark.parametrize("num_layers, sampling", [(1, 0.0), (2, 0.5)])
-@pytest.mark.parametrize("loss_steps", [5, 2])
-def test_cell_weight_gradients_once_for_all_steps_equal_lstm_cell(
-    num_layers, sampling, loss_steps, monkeypatch
-):
-    """TeacherForcedCells' one product per weight equals nn.LSTMCell's per-step gradients, also
-    when the later steps never reach the loss and with scheduled sampling."""
-    speller = make_speller(num_layers)
-    fast = cell_gradients(speller, loss_steps, sampling, monkeypatch, deferred=True)
-    reference = cell_gradients(speller, loss_steps, sampling, monkeypatch, deferred=False)
-    for fast_grad, reference_grad in zip(fast, reference, strict=True):
-        torch.testing.assert_close(fast_grad, reference_grad, rtol=0, atol=1e-12)
-    assert all(grad.abs().sum() > 0 for grad in fast[1:])

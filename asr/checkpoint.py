@@ -182,6 +182,7 @@ def checkpoint_summary(payload: Mapping) -> dict:
         "model": config.get("model"),
         "attention": config.get("attention"),
         "features": features,
+        "normalizer": config.get("normalizer") or {"subtract_utterance_mean": False},
         "vocabulary": list(Vocabulary.from_dict(payload["vocabulary"]).tokens),
         "unit": payload["vocabulary"].get("unit", "char"),
         "training_data": {

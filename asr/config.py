@@ -8,7 +8,7 @@ Hydra then merges every config group and override into a typed, closed config, s
 one line that names the key. Values live in the YAML files, with their comments; the schemas
 only say which keys exist and what they hold.
 
-The sections that configure one of our classes (``features``, ``augment.waveform``,
+The sections that configure one of our classes (``features``, ``normalizer``, ``augment.waveform``,
 ``augment.spectrogram``, ``decoding``, ``language_model``) are derived from that class's
 constructor, defaults included, so a new constructor argument is a new config key without
 editing this file.
@@ -31,7 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from asr.augment import SpectrogramAugment, WaveformAugment
 from asr.errors import UserError
-from asr.features import LogMelFilterbank
+from asr.features import GlobalNormalizer, LogMelFilterbank
 from asr.models.language_model import CharLSTMLM
 from asr.recognizer import DecodingOptions
 
@@ -85,6 +85,8 @@ def schema_from(cls: type, name: str, exclude: tuple[str, ...] = ()) -> type:
 
 
 FeaturesConfig = schema_from(LogMelFilterbank, "FeaturesConfig")
+# The filterbank gives the normaliser's width.
+NormalizerConfig = schema_from(GlobalNormalizer, "NormalizerConfig", exclude=("num_features",))
 WaveformAugmentConfig = schema_from(WaveformAugment, "WaveformAugmentConfig")
 SpectrogramAugmentConfig = schema_from(SpectrogramAugment, "SpectrogramAugmentConfig")
 # The decoding keys are asr.recognizer.DecodingOptions' fields, whatever they become.
@@ -164,6 +166,7 @@ class TrainConfig:
 
     data: DataConfig = MISSING
     features: FeaturesConfig = MISSING  # type: ignore[valid-type]
+    normalizer: NormalizerConfig = MISSING  # type: ignore[valid-type]
     augment: AugmentConfig = MISSING
     model: dict[str, Any] = MISSING  # keys checked by asr.models.build_model
     attention: dict[str, Any] = MISSING  # keys depend on attention.type

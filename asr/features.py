@@ -169,6 +169,18 @@ class GlobalNormalizer(nn.Module):
     into ``mean`` and ``std`` by :meth:`finalize`. All of it lives in buffers, so the fitted
     statistics travel in the model's ``state_dict``. Before fitting it is the identity.
 
+    With ``subtract_utterance_mean`` every utterance's own mean log-mel vector (over its real
+    frames) is removed first, in :meth:`accumulate` and :meth:`forward` alike: cepstral mean
+    normalisation (Atal 1974; Furui 1981) in the log-mel domain. A fixed linear channel (a
+    microphone, a room's colouring, a synthesizer's spectral tilt) multiplies each mel band's
+    power by a constant, which adds a constant to that band's log; the utterance mean removes
+    it, so the global statistics then only scale what is left.
+
+    Args:
+        num_features: F, the filterbank's bins.
+        subtract_utterance_mean: remove each utterance's mean vector before the global
+            statistics (``normalizer=utterance_mean``).
+
     >>> normalizer = GlobalNormalizer(num_features=2)
     >>> normalizer.accumulate(torch.tensor([[[1.0, 0.0], [3.0, 4.0]]]), torch.tensor([2]))
     >>> normalizer.finalize()
@@ -176,11 +188,12 @@ class GlobalNormalizer(nn.Module):
     ([2.0, 2.0], [1.0, 2.0])
     """
 
-    def __init__(self, num_features: int = 80) -> None:
+    def __init__(self, num_features: int = 80, subtract_utterance_mean: bool = False) -> None:
         super().__init__()
         if num_features < 1:
             raise ValueError(f"num_features={num_features} must be positive")
         self.num_features = num_features
+        self.subtract_utterance_mean = bool(subtract_utterance_mean)
         self.register_buffer("mean", torch.zeros(num_features))
         self.register_buffer("std", torch.ones(num_features))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
@@ -191,7 +204,7 @@ class GlobalNormalizer(nn.Module):
     def accumulate(self, features: Tensor, feature_lens: Tensor) -> None:
         """Add the real frames of ``features`` (B, T, F) to the running float64 sums."""
         valid = ~pad_mask(feature_lens, features.size(1))  # (B, T)
-        frames = features.to(torch.float64) * valid.unsqueeze(-1)
+        frames = self._centred(features.to(torch.float64), feature_lens) * valid.unsqueeze(-1)
         self.feature_sum += frames.sum(dim=(0, 1))
         self.feature_square_sum += frames.square().sum(dim=(0, 1))
         self.count += valid.sum()
@@ -207,7 +220,20 @@ class GlobalNormalizer(nn.Module):
         self.std.copy_(variance.sqrt().clamp(min=1e-5))
 
     def forward(self, features: Tensor, feature_lens: Tensor) -> Tensor:
-        """Normalised features (B, T, F): ``(x - mean) / std`` on real frames, 0 on padding."""
-        normalized = (features - self.mean) / self.std
+        """Normalised features (B, T, F): ``(x - mean) / std`` on real frames, 0 on padding
+        (``x`` less its utterance's mean with ``subtract_utterance_mean``)."""
+        normalized = (self._centred(features, feature_lens) - self.mean) / self.std
         padding = pad_mask(feature_lens, features.size(1))
         return normalized.masked_fill(padding.unsqueeze(-1), 0.0)
+
+    def _centred(self, features: Tensor, feature_lens: Tensor) -> Tensor:
+        """``features`` (B, T, F) less each utterance's mean over its real frames, when
+        ``subtract_utterance_mean``; unchanged otherwise. Padding never enters the mean, so a
+        batch gives what its utterances give one by one."""
+        if not self.subtract_utterance_mean:
+            return features
+        lens = feature_lens.to(features.device)
+        valid = ~pad_mask(lens, features.size(1))  # (B, T)
+        totals = (features * valid.unsqueeze(-1)).sum(dim=1, keepdim=True)  # (B, 1, F)
+        counts = lens.clamp(min=1).to(features.dtype)[:, None, None]
+        return features - totals / counts

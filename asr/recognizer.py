@@ -177,18 +177,21 @@ class Recognizer(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: Mapping | DictConfig, vocabulary: Vocabulary) -> Recognizer:
-        """Build from a training config's ``features``, ``model`` and ``attention`` sections."""
+        """Build from a training config's ``features``, ``normalizer``, ``model`` and
+        ``attention`` sections."""
         if isinstance(cfg, DictConfig):
             cfg = OmegaConf.to_container(cfg, resolve=True)
         model_cfg = {**cfg["model"], "attention": cfg["attention"]}
         try:  # a config key the constructors do not take, or a value they refuse
             filterbank = LogMelFilterbank(**cfg["features"])
+            # Checkpoints from before the normalizer group have none: the global statistics.
+            normalizer = GlobalNormalizer(filterbank_size(cfg), **(cfg.get("normalizer") or {}))
             model = build_model(
                 model_cfg, vocab_size=len(vocabulary), input_size=filterbank_size(cfg)
             )
         except (TypeError, ValueError) as error:
             raise UserError(f"bad model configuration: {error}") from None
-        return cls(model, vocabulary, filterbank, GlobalNormalizer(filterbank_size(cfg)))
+        return cls(model, vocabulary, filterbank, normalizer)
 
     @property
     def sample_rate(self) -> int:

@@ -102,6 +102,21 @@ def test_phone_checkpoint_keeps_its_vocabulary(tmp_path):
     assert summary["unit"] == "phone" and summary["vocabulary"][-3:] == ["h#", "sh", "iy"]
 
 
+def test_utterance_mean_normalisation_travels_in_the_checkpoint(tmp_path):
+    config = tiny_config()
+    config["normalizer"] = {"subtract_utterance_mean": True}
+    recognizer = Recognizer.from_config(config, Vocabulary())
+    recognizer.normalizer.accumulate(torch.randn(2, 50, 80), torch.tensor([50, 30]))
+    recognizer.normalizer.finalize()
+    save_checkpoint(tmp_path / "best.pt", recognizer, config, {"epoch": 1})
+    loaded = load_recognizer(tmp_path / "best.pt")
+    assert loaded.normalizer.subtract_utterance_mean
+    features, lens = torch.randn(2, 40, 80), torch.tensor([40, 25])
+    assert torch.equal(loaded.normalizer(features, lens), recognizer.normalizer(features, lens))
+    summary = checkpoint_summary(read_checkpoint(tmp_path / "best.pt"))
+    assert summary["normalizer"] == {"subtract_utterance_mean": True}
+
+
 def test_a_language_model_checkpoint_rebuilds_the_same_model(tmp_path):
     from asr.checkpoint import load_language_model, save_language_model
     from asr.models.language_model import CharLSTMLM

@@ -16,13 +16,14 @@ from asr.augment import SpectrogramAugment, WaveformAugment
 from asr.config import (
     DecodingConfig,
     FeaturesConfig,
+    NormalizerConfig,
     SpectrogramAugmentConfig,
     TrainConfig,
     WaveformAugmentConfig,
     check_config,
 )
 from asr.errors import UserError
-from asr.features import LogMelFilterbank
+from asr.features import GlobalNormalizer, LogMelFilterbank
 from asr.models.attention import ATTENTION_TYPES, Attention
 from asr.models.las import LAS
 from asr.models.listener import Listener
@@ -32,7 +33,7 @@ from asr.text import Vocabulary
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-MODEL_SECTIONS = ("features", "model", "attention")
+MODEL_SECTIONS = ("features", "normalizer", "model", "attention")
 ATTENTIONS = sorted(p.stem for p in (CONF / "attention").glob("*.yaml"))
 AUGMENTS = sorted(p.stem for p in (CONF / "augment").glob("*.yaml"))
 DECODINGS = sorted(p.stem for p in (CONF / "decoding").glob("*.yaml"))
@@ -80,6 +81,23 @@ def test_schemas_follow_their_constructors(schema, cls):
             assert defaults[name] == (list(expected) if isinstance(expected, tuple) else expected)
 
 
+def test_normalizer_presets_map_to_the_normalizer():
+    """The normalizer group holds GlobalNormalizer's arguments but its width (the filterbank's);
+    a config from before the group (no ``normalizer`` section, as in old checkpoints) builds
+    the plain global normaliser."""
+    fields = {f.name for f in dataclasses.fields(NormalizerConfig)}
+    assert fields == parameters(GlobalNormalizer) - {"num_features"}
+    assert not build_recognizer(compose_train()).normalizer.subtract_utterance_mean
+    centred = build_recognizer(compose_train(["normalizer=utterance_mean"])).normalizer
+    assert centred.subtract_utterance_mean and centred.num_features == 80
+    cfg = compose_train()
+    old = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in MODEL_SECTIONS}
+    del old["normalizer"]
+    assert not Recognizer.from_config(old, Vocabulary()).normalizer.subtract_utterance_mean
+    with pytest.raises(UserError, match="subtract_mean"):
+        Recognizer.from_config({**old, "normalizer": {"subtract_mean": True}}, Vocabulary())
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [
@@ -89,6 +107,7 @@ def test_schemas_follow_their_constructors(schema, cls):
         ("data.max_batch_seconds=lots", "data.max_batch_seconds"),
         ("optim.warmup_step=10", "optim.warmup_step"),
         ("features.hop=10", "features.hop"),
+        ("normalizer.subtract_utterance_mean=often", "normalizer.subtract_utterance_mean"),
         ("augment.spectrogram.freq_masks=two", "augment.spectrogram.freq_masks"),
         ("decoding.beam=4", "decoding.beam"),
         ("decoding.beam_size=wide", "decoding.beam_size"),

@@ -111,6 +111,35 @@ def test_normalizer_std_floor_and_unfitted_finalize():
     assert normalizer.std.tolist() == pytest.approx([1e-5, 1e-5])
 
 
+def test_utterance_mean_removes_a_fixed_channel_and_ignores_padding():
+    """A fixed filter adds a constant per bin to log-mel: with subtract_utterance_mean the
+    normalised features do not see it, a batch equals its utterances one by one, padding stays
+    0, and the fitted statistics are those of the centred features."""
+    batches = _batches()
+    centred = GlobalNormalizer(num_features=4, subtract_utterance_mean=True)
+    _fit(centred, batches)
+    plain = GlobalNormalizer(num_features=4)
+    _fit(plain, batches)
+    assert not torch.allclose(centred.mean, plain.mean, atol=1e-3)
+    features, lens = batches[0]
+    channel = torch.tensor([3.0, -2.0, 0.5, 7.0])
+    padding = pad_mask(lens, features.size(1))
+    coloured = (features + channel).masked_fill(padding[..., None], -5.0)
+    normalized = centred(features, lens)
+    torch.testing.assert_close(centred(coloured, lens), normalized, atol=1e-4, rtol=1e-4)
+    assert normalized[padding].eq(0).all()
+    for b, length in enumerate(lens.tolist()):
+        alone = centred(features[b : b + 1, :length], lens[b : b + 1])
+        torch.testing.assert_close(alone[0], normalized[b, :length], atol=1e-5, rtol=1e-5)
+        if length:
+            assert normalized[b, :length].mean(0).abs().max() < 1e-4 / centred.std.min()
+    # Without it the channel stays in the features.
+    assert not torch.allclose(plain(coloured, lens), plain(features, lens), atol=1e-1)
+    # An utterance without frames is zeros, not NaN.
+    empty = centred(torch.zeros(1, 3, 4), torch.tensor([0]))
+    assert empty.eq(0).all()
+
+
 def test_a_constant_offset_does_not_change_the_features():
     fbank = LogMelFilterbank()
     waveforms = torch.randn(2, 3000, generator=torch.Generator().manual_seed(3))

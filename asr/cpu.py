@@ -16,7 +16,11 @@ Spinning halves the step on free cores, where every small operation of the spell
 otherwise wait for a thread to wake; on a shared CPU the spinning thread steals the core that
 the other thread needs. So the commands that compute (``asr train``, ``evaluate``,
 ``transcribe``) sample ``/proc/stat`` for a moment before torch loads and choose sleeping
-threads only when other processes already keep CPUs busy. The policy is read once, when torch
+threads only when other processes already keep CPUs busy: busy in each of three short windows,
+so that a burst (a process exiting, the recipe's previous stage winding down) does not make a
+whole training run sleep. A fresh-clone ``make demo`` on 2026-12-06 chose sleeping threads
+from one 0.2 s window on a free machine and trained at 5.4 minutes an epoch, against 3.2 for
+the same run with spinning threads. The policy is read once, when torch
 starts its threads, so it cannot follow load that appears later; a policy set by the user in the
 environment is always kept.
 
@@ -38,7 +42,10 @@ BUSY_CORES_THRESHOLD = 0.5
 
 
 def read_cpu_times(path: str = "/proc/stat") -> tuple[int, int] | None:
-    """(busy, total) jiffies summed over all CPUs since boot, or None where unavailable."""
+    """(busy, total) jiffies summed over all CPUs since boot, or None where unavailable.
+
+    Busy is user, nice, system, irq and softirq time; steal (the hypervisor running another
+    machine) counts in the total only: no process here competes for the cores then."""
     try:
         with open(path) as stat:
             fields = stat.readline().split()
@@ -48,26 +55,40 @@ def read_cpu_times(path: str = "/proc/stat") -> tuple[int, int] | None:
         return None
     times = [int(value) for value in fields[1:]]
     idle = times[3] + (times[4] if len(times) > 4 else 0)  # idle + iowait
-    return sum(times[:8]) - idle, sum(times[:8])  # guest time is already counted in user
+    steal = times[7] if len(times) > 7 else 0
+    return sum(times[:8]) - idle - steal, sum(times[:8])  # guest time is counted in user
 
 
 def busy_cores(
-    seconds: float = 0.2,
+    seconds: float = 0.15,
     read: Callable[[], tuple[int, int] | None] = read_cpu_times,
     sleep: Callable[[float], None] = time.sleep,
     num_cpus: int | None = None,
+    windows: int = 3,
+    stop_below: float = BUSY_CORES_THRESHOLD,
 ) -> float | None:
-    """How many cores were busy, on average, over the next ``seconds``; None if unknown.
+    """How many cores stayed busy: the least average over ``windows`` consecutive windows of
+    ``seconds`` each; None if unknown.
 
-    Call it while this process is idle: it counts every process, this one included.
+    Load that keeps cores busy shows in every window, a burst only in some. The first window
+    below ``stop_below`` ends the measurement (the least cannot be higher), so a free machine
+    costs one window. Call it while this process is idle: it counts every process, this one
+    included.
     """
-    before = read()
-    sleep(seconds)
-    after = read()
-    if before is None or after is None or after[1] <= before[1]:
-        return None
     num_cpus = num_cpus or os.cpu_count() or 1
-    return num_cpus * (after[0] - before[0]) / (after[1] - before[1])
+    least = None
+    before = read()
+    for _ in range(windows):
+        sleep(seconds)
+        after = read()
+        if before is None or after is None or after[1] <= before[1]:
+            return None
+        load = num_cpus * (after[0] - before[0]) / (after[1] - before[1])
+        least = load if least is None else min(least, load)
+        if least < stop_below:
+            break
+        before = after
+    return least
 
 
 def choose_omp_wait_policy(

@@ -80,6 +80,11 @@ def compare(
     return table, "\n".join(lines)
 
 
+def _rounded(value, digits: int = 2):
+    """A number for the summary line (results.json keeps it whole); None stays None."""
+    return round(value, digits) if isinstance(value, float) else value
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) not in (3, 4):
@@ -94,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     (exp / "results.json").write_text(json.dumps(table, indent=2))
     print(
         f"\ntraining: {table['train_minutes']} min, {table['epochs']} epochs; language model: "
-        f"{table['lm_train_minutes']} min, dev perplexity {table['lm_dev_perplexity']}; "
+        f"{table['lm_train_minutes']} min, dev perplexity {_rounded(table['lm_dev_perplexity'])}; "
         f"word language model: {table['word_lm_train_minutes']} min, dev perplexity "
-        f"{table['word_lm_dev_perplexity']}; test OOV word rate {table['test_oov_word_rate']}"
+        f"{_rounded(table['word_lm_dev_perplexity'])}; test OOV word rate "
+        f"{_rounded(table['test_oov_word_rate'], 4)}"
     )
     print(f"\nSame checkpoint, beam 10, {len(table['decodings'])} decodings:\n{printed}\n")
     print(f"results written to {exp / 'results.json'}")

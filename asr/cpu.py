@@ -19,10 +19,10 @@ the other thread needs. So the commands that compute (``asr train``, ``evaluate`
 threads only when other processes already keep CPUs busy: busy in each of three short windows,
 so that a burst (a process exiting, the recipe's previous stage winding down) does not make a
 whole training run sleep. A fresh-clone ``make demo`` on 2026-12-06 chose sleeping threads
-from one 0.2 s window on a free machine and trained at 5.4 minutes an epoch, against 3.2 for
-the same run with spinning threads. The policy is read once, when torch
-starts its threads, so it cannot follow load that appears later; a policy set by the user in the
-environment is always kept.
+from one 0.2 s window as training started (the cores were free again by the end of its first
+epoch) and trained at 5.4 minutes an epoch, against 3.2 for the same recipe with spinning
+threads. The policy is read once, when torch starts its threads, so it cannot follow load that
+appears later; a policy set by the user in the environment is always kept.
 
 Import nothing heavy here: this runs before torch is imported.
 """

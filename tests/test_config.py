@@ -83,14 +83,13 @@ def test_schemas_follow_their_constructors(schema, cls):
 
 def test_normalizer_presets_map_to_the_normalizer():
     """The normalizer group holds GlobalNormalizer's arguments but its width (the filterbank's);
-    the default removes each utterance's mean; a config from before the group (no
-    ``normalizer`` section, as in old checkpoints) builds the plain global normaliser."""
+    a config from before the group (no ``normalizer`` section, as in old checkpoints) builds
+    the plain global normaliser, the default."""
     fields = {f.name for f in dataclasses.fields(NormalizerConfig)}
     assert fields == parameters(GlobalNormalizer) - {"num_features"}
-    assert not build_recognizer(
-        compose_train(["normalizer=global"])
-    ).normalizer.subtract_utterance_mean
-    centred = build_recognizer(compose_train()).normalizer  # the default
+    plain = build_recognizer(compose_train()).normalizer
+    assert not plain.subtract_utterance_mean
+    centred = build_recognizer(compose_train(["normalizer=utterance_mean"])).normalizer
     assert centred.subtract_utterance_mean and centred.num_features == 80
     cfg = compose_train()
     old = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in MODEL_SECTIONS}

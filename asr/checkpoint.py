@@ -182,7 +182,8 @@ def checkpoint_summary(payload: Mapping) -> dict:
         "model": config.get("model"),
         "attention": config.get("attention"),
         "features": features,
-        "normalizer": config.get("normalizer") or {"subtract_utterance_mean": False},
+        "normalizer": config.get("normalizer")
+        or {"subtract_utterance_mean": False, "mean_window_frames": 0},
         "vocabulary": list(Vocabulary.from_dict(payload["vocabulary"]).tokens),
         "unit": payload["vocabulary"].get("unit", "char"),
         "training_data": {

@@ -176,10 +176,19 @@ class GlobalNormalizer(nn.Module):
     power by a constant, which adds a constant to that band's log; the utterance mean removes
     it, so the global statistics then only scale what is left.
 
+    One mean over a whole recording fits one speaker and channel. Where a recording holds
+    several (voices taking turns, input joined from several utterances), ``mean_window_frames``
+    = W > 0 removes instead the mean of the W frames centred on each frame (Kaldi's sliding
+    CMN, centred), clipped to the utterance: frames farther than W / 2 from a change of
+    channel are centred as if the rest were not there, and an utterance of at most W / 2
+    frames is centred on its whole mean as before.
+
     Args:
         num_features: F, the filterbank's bins.
         subtract_utterance_mean: remove each utterance's mean vector before the global
             statistics (``normalizer=utterance_mean``).
+        mean_window_frames: W, the frames of the sliding mean (0: the whole utterance;
+            ``normalizer=sliding_mean``).
 
     >>> normalizer = GlobalNormalizer(num_features=2)
     >>> normalizer.accumulate(torch.tensor([[[1.0, 0.0], [3.0, 4.0]]]), torch.tensor([2]))
@@ -188,12 +197,20 @@ class GlobalNormalizer(nn.Module):
     ([2.0, 2.0], [1.0, 2.0])
     """
 
-    def __init__(self, num_features: int = 80, subtract_utterance_mean: bool = False) -> None:
+    def __init__(
+        self,
+        num_features: int = 80,
+        subtract_utterance_mean: bool = False,
+        mean_window_frames: int = 0,
+    ) -> None:
         super().__init__()
         if num_features < 1:
             raise ValueError(f"num_features={num_features} must be positive")
+        if mean_window_frames < 0:
+            raise ValueError(f"mean_window_frames={mean_window_frames} must not be negative")
         self.num_features = num_features
         self.subtract_utterance_mean = bool(subtract_utterance_mean)
+        self.mean_window_frames = int(mean_window_frames)
         self.register_buffer("mean", torch.zeros(num_features))
         self.register_buffer("std", torch.ones(num_features))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
@@ -233,7 +250,22 @@ class GlobalNormalizer(nn.Module):
         if not self.subtract_utterance_mean:
             return features
         lens = feature_lens.to(features.device)
-        valid = ~pad_mask(lens, features.size(1))  # (B, T)
-        totals = (features * valid.unsqueeze(-1)).sum(dim=1, keepdim=True)  # (B, 1, F)
-        counts = lens.clamp(min=1).to(features.dtype)[:, None, None]
-        return features - totals / counts
+        frames = features.size(1)
+        valid = ~pad_mask(lens, frames)  # (B, T)
+        real = features * valid.unsqueeze(-1)
+        if self.mean_window_frames == 0 or self.mean_window_frames >= 2 * frames:
+            totals = real.sum(dim=1, keepdim=True)  # (B, 1, F)
+            counts = lens.clamp(min=1).to(features.dtype)[:, None, None]
+            return features - totals / counts
+        # Window [t - W/2, t - W/2 + W) clipped to the utterance, as differences of prefix sums
+        # (float64: an hour of frames would lose the float32 sums' last digits).
+        width, half = self.mean_window_frames, self.mean_window_frames // 2
+        prefix = nn.functional.pad(real.to(torch.float64).cumsum(dim=1), (0, 0, 1, 0))
+        steps = torch.arange(frames, device=features.device)
+        start = (steps - half).clamp(min=0).expand(len(lens), -1)  # (B, T)
+        end = torch.minimum((steps - half + width).clamp(max=frames), lens[:, None])
+        start = torch.minimum(start, end)  # padded frames: an empty window
+        index = lambda bound: bound.unsqueeze(-1).expand(-1, -1, features.size(2))  # noqa: E731
+        sums = prefix.gather(1, index(end)) - prefix.gather(1, index(start))
+        counts = (end - start).clamp(min=1).unsqueeze(-1)
+        return features - (sums / counts).to(features.dtype)

@@ -140,6 +140,37 @@ def test_utterance_mean_removes_a_fixed_channel_and_ignores_padding():
     assert empty.eq(0).all()
 
 
+def test_sliding_mean_centres_each_part_of_a_recording_on_its_own_channel():
+    """Two parts with different fixed channels, joined: with a 40-frame sliding mean, every
+    frame more than 20 frames from the join (and the ends) is what it is without any channel;
+    a batch equals its utterances one by one; short input is the whole-utterance mean."""
+    generator = torch.Generator().manual_seed(5)
+    clean = torch.randn(1, 200, 4, generator=generator)
+    channels = torch.cat(
+        [torch.full((100, 4), 3.0), torch.tensor([-2.0, 1.0, 5.0, 0.0]).expand(100, 4)]
+    )
+    sliding = GlobalNormalizer(num_features=4, subtract_utterance_mean=True, mean_window_frames=40)
+    lens = torch.tensor([200])
+    joined, alone = sliding(clean + channels, lens), sliding(clean, lens)
+    inside = torch.cat([torch.arange(20, 80), torch.arange(120, 180)])
+    torch.testing.assert_close(joined[0, inside], alone[0, inside], atol=1e-4, rtol=1e-4)
+    whole = GlobalNormalizer(num_features=4, subtract_utterance_mean=True)
+    assert (whole(clean + channels, lens) - whole(clean, lens))[0, inside].abs().max() > 1.0
+    # Batched with padding, each utterance as alone; padding stays 0.
+    batch, batch_lens = torch.randn(3, 120, 4, generator=generator), torch.tensor([120, 57, 15])
+    normalized = sliding(batch, batch_lens)
+    for b, length in enumerate(batch_lens.tolist()):
+        one = sliding(batch[b : b + 1, :length], batch_lens[b : b + 1])
+        torch.testing.assert_close(one[0], normalized[b, :length], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(normalized[b, length:], torch.zeros_like(normalized[b, length:]))
+    # 15 frames, at most W / 2: the whole utterance's mean.
+    torch.testing.assert_close(
+        normalized[2, :15], whole(batch[2:3, :15], batch_lens[2:3])[0], atol=1e-5, rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="mean_window_frames"):
+        GlobalNormalizer(num_features=4, mean_window_frames=-1)
+
+
 def test_a_constant_offset_does_not_change_the_features():
     fbank = LogMelFilterbank()
     waveforms = torch.randn(2, 3000, generator=torch.Generator().manual_seed(3))
